@@ -1,0 +1,1 @@
+//! Client commands (`skiff apply|get|delete`), speaking the Kubernetes API like kubectl.

@@ -1,0 +1,13 @@
+//! skiff: a lightweight, Kubernetes-compatible workload orchestrator in one binary.
+//!
+//! - [`store`]: the revisioned object store (SQLite, group commit, watch, compaction);
+//! - [`api`]: the Kubernetes REST API over that store;
+//! - [`controllers`]: reconcile loops (garbage collection, namespaces);
+//! - [`server`]: `skiff serve`, TLS, credentials and the kubeconfig;
+//! - [`cli`]: the `skiff apply|get|delete` client commands.
+
+pub mod api;
+pub mod cli;
+pub mod controllers;
+pub mod server;
+pub mod store;

@@ -1,0 +1,66 @@
+//! The `skiff` binary: argument parsing and dispatch only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// A lightweight, Kubernetes-compatible workload orchestrator.
+#[derive(Parser)]
+#[command(name = "skiff", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (and its controllers) on this machine.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Directory for the database, certificates, token and kubeconfig.
+    #[arg(long, default_value = "./skiff-data", env = "SKIFF_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address to serve HTTPS on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Datastore URL [default: sqlite://DATA_DIR/skiff.db].
+    #[arg(long)]
+    datastore: Option<String>,
+    /// How often watch history is compacted, in seconds (Kubernetes: 300).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval_seconds: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                let config = skiff::server::ServeConfig {
+                    data_dir: args.data_dir,
+                    listen: args.listen,
+                    datastore: args.datastore,
+                    compaction_interval: Duration::from_secs(args.compaction_interval_seconds.max(1)),
+                };
+                skiff::server::serve(config).await.context("skiff serve")
+            }
+        }
+    })
+}

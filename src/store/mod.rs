@@ -1,0 +1,553 @@
+//! The revisioned object store.
+//!
+//! Every write gets the next global revision, which is the object's `resourceVersion`. The
+//! current state lives in the `objects` table and the history of writes in `events`, from which
+//! a watch can resume at any retained revision. All writes go through one writer task that
+//! batches concurrent requests into a single SQLite transaction (group commit), so a write is
+//! acknowledged only once it is durable (WAL, `synchronous=FULL`) and throughput comes from
+//! batching rather than from weaker durability.
+//!
+//! # Guarantees
+//! - `resourceVersion`s are strictly increasing across all objects and never reused, even after
+//!   compaction or a restart.
+//! - An acknowledged write survives `kill -9`.
+//! - A watch started at revision `R` sees every event after `R` exactly once, in order, or fails
+//!   with [`StoreError::Compacted`] when `R` is older than the compacted revision.
+
+pub mod compact;
+mod watch;
+mod writer;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use watch::WatchStream;
+use writer::{Request, WriteOp};
+
+/// How many events the live broadcast keeps for slow watchers before they fall back to
+/// replaying from the database.
+const BROADCAST_CAPACITY: usize = 16 * 1024;
+
+/// Identifies one object: its resource (`pods`, `deployments.apps`), namespace (empty for
+/// cluster-scoped kinds) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// `plural` for the core group, `plural.group` otherwise.
+    pub resource: String,
+    /// The namespace, or `""` for cluster-scoped objects.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Builds a key from its three parts.
+    pub fn new(resource: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// An object as stored, with the revision it was last written at.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The object's `resourceVersion`.
+    pub revision: i64,
+    /// The object, with `metadata.resourceVersion` set.
+    pub object: Arc<Value>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Added,
+    /// The object was replaced.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+impl EventType {
+    fn code(self) -> i64 {
+        match self {
+            EventType::Added => 0,
+            EventType::Modified => 1,
+            EventType::Deleted => 2,
+        }
+    }
+
+    fn from_code(code: i64) -> Self {
+        match code {
+            0 => EventType::Added,
+            1 => EventType::Modified,
+            _ => EventType::Deleted,
+        }
+    }
+}
+
+/// One committed write, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The revision the write got.
+    pub revision: i64,
+    /// The object written.
+    pub key: ObjectKey,
+    /// Added, modified or deleted.
+    pub kind: EventType,
+    /// The object after the write; for a delete, the last state with the delete's revision.
+    pub object: Arc<Value>,
+    /// The object before the write, for watches that filter by labels or fields.
+    pub prev: Option<Arc<Value>>,
+}
+
+/// A page of a list.
+#[derive(Debug)]
+pub struct ListPage {
+    /// The objects, ordered by namespace then name.
+    pub items: Vec<Stored>,
+    /// The store's revision when the page was read.
+    pub revision: i64,
+    /// Whether more objects follow the last one returned.
+    pub more: bool,
+}
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A create found an object with the same key.
+    #[error("the object already exists")]
+    AlreadyExists,
+    /// An update or delete found no object with the key.
+    #[error("the object was not found")]
+    NotFound,
+    /// An update or delete carried a revision other than the current one.
+    #[error("the object has been modified: expected revision {expected}, current {current}")]
+    Conflict {
+        /// The revision the caller based its write on.
+        expected: i64,
+        /// The object's current revision.
+        current: i64,
+    },
+    /// A watch asked for history that compaction has removed.
+    #[error("revision {requested} is older than the compacted revision {compacted}")]
+    Compacted {
+        /// The revision asked for.
+        requested: i64,
+        /// The oldest revision a watch can start from.
+        compacted: i64,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The group-commit transaction this write was part of failed and was rolled back.
+    #[error("database error, write rolled back: {0}")]
+    BatchFailed(Arc<sqlx::Error>),
+    /// Applying the schema failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not valid JSON (the database was edited by hand or is damaged).
+    #[error("stored object {key} is not valid JSON: {source}")]
+    Corrupt {
+        /// `resource/namespace/name` of the damaged row.
+        key: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The writer task has stopped (the server is shutting down).
+    #[error("the store is shut down")]
+    Closed,
+    /// The datastore URL names a backend this build does not support.
+    #[error("unsupported datastore URL {0:?}: expected sqlite://PATH")]
+    UnsupportedUrl(String),
+}
+
+/// The store: a writer task for group commits, a pool of readers, and a broadcast of events.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writes: mpsc::Sender<Request>,
+    readers: SqlitePool,
+    events: broadcast::Sender<Arc<Event>>,
+    revision: Arc<AtomicI64>,
+    compacted: Arc<AtomicI64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the datastore at `url` (`sqlite://PATH`), applies migrations
+    /// and starts the writer task.
+    ///
+    /// # Errors
+    /// [`StoreError::UnsupportedUrl`] for other schemes; database and migration errors.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+
+        let mut writer_conn = sqlx::ConnectOptions::connect(&options).await?;
+        sqlx::migrate!("./migrations")
+            .run(&mut writer_conn)
+            .await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+
+        let row = sqlx::query(
+            "SELECT (SELECT value FROM meta WHERE key = 'compact_revision'),
+                    MAX((SELECT value FROM meta WHERE key = 'revision'),
+                        COALESCE((SELECT MAX(revision) FROM events), 0),
+                        COALESCE((SELECT MAX(revision) FROM objects), 0))",
+        )
+        .fetch_one(&readers)
+        .await?;
+        let compacted: i64 = row.try_get(0)?;
+        let revision: i64 = row.try_get(1)?;
+
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let revision = Arc::new(AtomicI64::new(revision));
+        let compacted = Arc::new(AtomicI64::new(compacted));
+        let writes = writer::spawn(
+            writer_conn,
+            events.clone(),
+            revision.clone(),
+            compacted.clone(),
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writes,
+                readers,
+                events,
+                revision,
+                compacted,
+            }),
+        })
+    }
+
+    /// The newest committed revision.
+    pub fn revision(&self) -> i64 {
+        self.inner.revision.load(Ordering::Acquire)
+    }
+
+    /// The oldest revision a watch may start from.
+    pub fn compacted_revision(&self) -> i64 {
+        self.inner.compacted.load(Ordering::Acquire)
+    }
+
+    /// Creates an object; fails with [`StoreError::AlreadyExists`] if the key is taken.
+    pub async fn create(&self, key: ObjectKey, object: Value) -> Result<Stored, StoreError> {
+        self.write(WriteOp::Create { key, object }).await
+    }
+
+    /// Replaces an object. With `expected`, fails with [`StoreError::Conflict`] unless the
+    /// object is still at that revision.
+    pub async fn update(
+        &self,
+        key: ObjectKey,
+        object: Value,
+        expected: Option<i64>,
+    ) -> Result<Stored, StoreError> {
+        self.write(WriteOp::Update {
+            key,
+            object,
+            expected,
+        })
+        .await
+    }
+
+    /// Removes an object and returns its last state, stamped with the delete's revision.
+    pub async fn delete(&self, key: ObjectKey, expected: Option<i64>) -> Result<Stored, StoreError> {
+        self.write(WriteOp::Delete { key, expected }).await
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<Stored, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writes
+            .send(Request::Write { op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Removes history at or below `upto`, at most `batch` rows; returns how many were removed.
+    /// Runs through the writer, so it never blocks writers for longer than one small batch.
+    pub async fn compact_step(&self, upto: i64, batch: i64) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writes
+            .send(Request::Compact { upto, batch, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Reads one object.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query(
+            "SELECT revision, value FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
+        )
+        .bind(&key.resource)
+        .bind(&key.namespace)
+        .bind(&key.name)
+        .fetch_optional(&self.inner.readers)
+        .await?;
+        row.map(|row| stored_from_row(&row, key)).transpose()
+    }
+
+    /// Lists objects of a resource, optionally in one namespace, in (namespace, name) order,
+    /// starting after `after` and returning at most `limit` (all when `None`).
+    pub async fn list(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: Option<usize>,
+    ) -> Result<ListPage, StoreError> {
+        let mut tx = self.inner.readers.begin().await?;
+        let (after_ns, after_name) = after.unwrap_or(("", ""));
+        let fetch = limit.map(|l| l as i64 + 1).unwrap_or(-1);
+        let rows = match namespace {
+            Some(ns) => {
+                sqlx::query(
+                    "SELECT namespace, name, revision, value FROM objects
+                     WHERE resource = ?1 AND namespace = ?2 AND name > ?3
+                     ORDER BY name LIMIT ?4",
+                )
+                .bind(resource)
+                .bind(ns)
+                .bind(after_name)
+                .bind(fetch)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT namespace, name, revision, value FROM objects
+                     WHERE resource = ?1 AND (namespace, name) > (?2, ?3)
+                     ORDER BY namespace, name LIMIT ?4",
+                )
+                .bind(resource)
+                .bind(after_ns)
+                .bind(after_name)
+                .bind(fetch)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        let revision: i64 =
+            sqlx::query_scalar("SELECT MAX((SELECT value FROM meta WHERE key = 'revision'), COALESCE((SELECT MAX(revision) FROM events), 0))")
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = ObjectKey {
+                resource: resource.to_string(),
+                namespace: row.try_get("namespace")?,
+                name: row.try_get("name")?,
+            };
+            items.push(stored_from_row(row, &key)?);
+        }
+        let more = limit.is_some_and(|l| items.len() > l);
+        if let Some(l) = limit {
+            items.truncate(l);
+        }
+        Ok(ListPage {
+            items,
+            revision,
+            more,
+        })
+    }
+
+    /// Watches a resource (optionally one namespace) for events after revision `since`.
+    ///
+    /// # Errors
+    /// [`StoreError::Compacted`] when `since` is older than the retained history.
+    pub fn watch(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        since: i64,
+    ) -> Result<WatchStream, StoreError> {
+        let compacted = self.compacted_revision();
+        if since < compacted {
+            return Err(StoreError::Compacted {
+                requested: since,
+                compacted,
+            });
+        }
+        Ok(watch::start(
+            self.inner.readers.clone(),
+            self.inner.events.subscribe(),
+            resource.to_string(),
+            namespace.map(str::to_string),
+            since,
+        ))
+    }
+
+    /// Every committed event from now on, for in-process controllers.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.events.subscribe()
+    }
+}
+
+fn stored_from_row(row: &sqlx::sqlite::SqliteRow, key: &ObjectKey) -> Result<Stored, StoreError> {
+    let revision: i64 = row.try_get("revision")?;
+    let text: &str = row.try_get("value")?;
+    let object = parse_value(text, key)?;
+    Ok(Stored {
+        revision,
+        object: Arc::new(object),
+    })
+}
+
+fn parse_value(text: &str, key: &ObjectKey) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt {
+        key: format!("{}/{}/{}", key.resource, key.namespace, key.name),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use serde_json::json;
+
+    async fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("skiff.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
+    }
+
+    #[tokio::test]
+    async fn revisions_increase_and_conflicts_are_detected() {
+        let (_dir, store) = temp_store().await;
+        let key = ObjectKey::new("configmaps", "default", "a");
+        let a = store.create(key.clone(), cm("a")).await.unwrap();
+        assert_eq!(a.object["metadata"]["resourceVersion"], json!(a.revision.to_string()));
+        assert!(matches!(
+            store.create(key.clone(), cm("a")).await,
+            Err(StoreError::AlreadyExists)
+        ));
+        let b = store.update(key.clone(), cm("a"), Some(a.revision)).await.unwrap();
+        assert!(b.revision > a.revision);
+        match store.update(key.clone(), cm("a"), Some(a.revision)).await {
+            Err(StoreError::Conflict { expected, current }) => {
+                assert_eq!((expected, current), (a.revision, b.revision));
+            }
+            other => panic!("expected conflict, got {other:?}"),
+        }
+        let gone = store.delete(key.clone(), None).await.unwrap();
+        assert!(gone.revision > b.revision);
+        assert!(store.get(&key).await.unwrap().is_none());
+        assert!(matches!(store.delete(key, None).await, Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_creates_are_batched_and_all_acknowledged() {
+        let (_dir, store) = temp_store().await;
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("cm-{i}");
+                store.create(ObjectKey::new("configmaps", "default", &name), cm(&name)).await
+            }));
+        }
+        let mut revisions = Vec::new();
+        for t in tasks {
+            revisions.push(t.await.unwrap().unwrap().revision);
+        }
+        revisions.sort();
+        revisions.dedup();
+        assert_eq!(revisions.len(), 200, "every write got its own revision");
+        let page = store.list("configmaps", Some("default"), None, None).await.unwrap();
+        assert_eq!(page.items.len(), 200);
+        assert_eq!(page.revision, store.revision());
+    }
+
+    #[tokio::test]
+    async fn list_pages_in_key_order() {
+        let (_dir, store) = temp_store().await;
+        for name in ["c", "a", "b", "d"] {
+            store.create(ObjectKey::new("configmaps", "default", name), cm(name)).await.unwrap();
+        }
+        let first = store.list("configmaps", None, None, Some(3)).await.unwrap();
+        let names: Vec<_> = first.items.iter().map(|s| s.object["metadata"]["name"].clone()).collect();
+        assert_eq!(names, vec![json!("a"), json!("b"), json!("c")]);
+        assert!(first.more);
+        let rest = store.list("configmaps", None, Some(("default", "c")), Some(3)).await.unwrap();
+        assert_eq!(rest.items.len(), 1);
+        assert!(!rest.more);
+    }
+
+    #[tokio::test]
+    async fn watch_replays_history_then_follows_live_writes() {
+        let (_dir, store) = temp_store().await;
+        let first = store.create(ObjectKey::new("configmaps", "default", "a"), cm("a")).await.unwrap();
+        store.create(ObjectKey::new("configmaps", "default", "b"), cm("b")).await.unwrap();
+        let mut watch = store.watch("configmaps", Some("default"), first.revision).unwrap();
+        let replayed = watch.next().await.unwrap().unwrap();
+        assert_eq!(replayed.key.name, "b");
+        assert_eq!(replayed.kind, EventType::Added);
+        store.delete(ObjectKey::new("configmaps", "default", "a"), None).await.unwrap();
+        let live = watch.next().await.unwrap().unwrap();
+        assert_eq!((live.key.name.as_str(), live.kind), ("a", EventType::Deleted));
+    }
+
+    #[tokio::test]
+    async fn compaction_makes_old_revisions_gone_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("skiff.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let mut last = 0;
+        for i in 0..10 {
+            let name = format!("cm-{i}");
+            last = store.create(ObjectKey::new("configmaps", "default", &name), cm(&name)).await.unwrap().revision;
+        }
+        let removed = store.compact_step(last - 2, 1000).await.unwrap();
+        assert_eq!(removed, 8);
+        assert!(matches!(
+            store.watch("configmaps", None, 1),
+            Err(StoreError::Compacted { .. })
+        ));
+        assert!(store.watch("configmaps", None, last - 2).is_ok());
+        drop(store);
+        let reopened = Store::open(&url).await.unwrap();
+        assert_eq!(reopened.revision(), last);
+        assert_eq!(reopened.compacted_revision(), last - 2);
+        let next = reopened.create(ObjectKey::new("configmaps", "default", "z"), cm("z")).await.unwrap();
+        assert_eq!(next.revision, last + 1);
+    }
+}

@@ -1,0 +1,202 @@
+//! Test harness: starts the real `skiff serve` on a free port with a temporary data dir, and
+//! drives it with real kubectl and raw HTTPS.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub base: String,
+    pub token: String,
+    pub ca_pem: Vec<u8>,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_skiff"))
+}
+
+/// Reads the server URL out of a kubeconfig.
+fn server_url(kubeconfig: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(kubeconfig).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    doc["clusters"][0]["cluster"]["server"].as_str().map(String::from)
+}
+
+impl Server {
+    /// Starts a server on a fresh data dir.
+    pub fn start() -> Server {
+        Self::start_with(tempfile::tempdir().expect("tempdir"), &[])
+    }
+
+    /// Starts a server on `dir` (reusing its data), with extra `serve` arguments.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let kubeconfig = dir.path().join("kubeconfig");
+        let _ = std::fs::remove_file(&kubeconfig);
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff serve");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            if let Some(url) = server_url(&kubeconfig) {
+                break url;
+            }
+            assert!(Instant::now() < deadline, "server did not write its kubeconfig in time: {}",
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let token = std::fs::read_to_string(dir.path().join("token")).expect("token").trim().to_string();
+        let ca_pem = std::fs::read(dir.path().join("pki/ca.crt")).expect("ca");
+        Server { dir, child: Some(child), base, token, ca_pem }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs kubectl against this server.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl with `input` on stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(kubectl())
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(input) = input {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        drop(stdin);
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Runs kubectl and returns stdout, panicking with stderr on failure.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn kubectl_err(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// An HTTPS client trusting the server's CA.
+    pub fn http(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem).expect("ca pem");
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .expect("client")
+    }
+
+    /// A request with the admin token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http()
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request and returns (status, JSON body).
+    pub async fn call(&self, builder: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = builder.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Stops with SIGKILL (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops with SIGTERM and waits; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        send_sigterm(child.id());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server and hands back its data dir.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        dir
+    }
+}
+
+fn send_sigterm(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The kubectl to use: `$KUBECTL`, else the one on PATH.
+pub fn kubectl() -> String {
+    std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string())
+}
+
+/// Polls `f` until it returns Some, or panics after `secs`.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {secs}s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes a file into the server's temp dir and returns its path.
+pub fn write_file(server: &Server, name: &str, contents: &str) -> PathBuf {
+    let path = server.dir.path().join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, contents).expect("write");
+    path
+}
