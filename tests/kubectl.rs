@@ -72,7 +72,7 @@ fn apply_server_side_directories_and_multi_document_files() {
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    let cm = json(&server.kubectl_ok(&["get", "cm", "shop-config", "-n", "shop", "-o", "json"]));
+    let cm = json(&server.kubectl_ok(&["get", "cm", "shop-config", "-n", "shop", "-o", "json", "--show-managed-fields"]));
     let managers: Vec<&str> = cm["metadata"]["managedFields"].as_array().unwrap().iter().map(|m| m["manager"].as_str().unwrap()).collect();
     assert!(managers.contains(&"kubectl"), "{managers:?}");
     // A conflicting change from another manager is refused, then forced.

@@ -92,7 +92,12 @@ impl Conflict {
     }
 
     fn identifier(&self) -> String {
-        identifier(&self.manager, &self.operation, &self.api_version, &self.subresource)
+        identifier(
+            &self.manager,
+            &self.operation,
+            &self.api_version,
+            &self.subresource,
+        )
     }
 }
 
@@ -123,20 +128,33 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
             lines.push(format!("- {field}"));
         }
     }
-    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 /// The managers of an object's `metadata.managedFields` with the fields each owns, printed as
 /// Kubernetes prints field paths: `(manager, operation, fields)`, in managedFields order.
 /// Entries that cannot be parsed are skipped.
 pub fn managed_field_paths(object: &Value) -> Vec<(String, String, Vec<String>)> {
-    let Some(list) = object.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(list) = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
         .filter_map(|entry| {
             let set = FieldSet::from_json(entry.get("fieldsV1").unwrap_or(&NULL)).ok()?;
-            let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let text = |k: &str| {
+                entry
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             let fields = set.paths().iter().map(|p| path_string(p)).collect();
             Some((text("manager"), text("operation"), fields))
         })
@@ -172,59 +190,89 @@ pub fn apply(
 ) -> Result<Value, ApplyError> {
     let ctx = Ctx::new(schemas, root);
     let Some(applied_map) = applied.as_object() else {
-        return Err(ApplyError::Invalid("the applied configuration must be a JSON object".into()));
+        return Err(ApplyError::Invalid(
+            "the applied configuration must be a JSON object".into(),
+        ));
     };
-    if applied.pointer("/metadata/managedFields").is_some_and(|v| !v.is_null()) {
-        return Err(ApplyError::Invalid("metadata.managedFields must be nil".into()));
+    if applied
+        .pointer("/metadata/managedFields")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(ApplyError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
     }
     let api_version = applied_map
         .get("apiVersion")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .or_else(|| live.and_then(|l| l.get("apiVersion")).and_then(Value::as_str))
+        .or_else(|| {
+            live.and_then(|l| l.get("apiVersion"))
+                .and_then(Value::as_str)
+        })
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApplyError::Invalid("apiVersion must be set in the applied configuration".into()))?
+        .ok_or_else(|| {
+            ApplyError::Invalid("apiVersion must be set in the applied configuration".into())
+        })?
         .to_string();
     let scope = Scope::of(subresource);
     let config = Value::Object(scope.restrict_config(applied_map));
     ctx.validate(&config, ctx.root, &mut Vec::new())
         .map_err(|e| ApplyError::Invalid(format!("failed to create typed patch object: {e}")))?;
 
-    let mut live_obj = live.filter(|v| v.is_object()).cloned().unwrap_or_else(empty_object);
+    let mut live_obj = live
+        .filter(|v| v.is_object())
+        .cloned()
+        .unwrap_or_else(empty_object);
     remove_managed_fields(&mut live_obj);
     let mut managed = live
         .map(|l| decode_managed(l.pointer("/metadata/managedFields")).unwrap_or_default())
         .unwrap_or_default();
     let op = Op {
-        manager: if manager.is_empty() { "unknown" } else { manager },
+        manager: if manager.is_empty() {
+            "unknown"
+        } else {
+            manager
+        },
         api_version: &api_version,
         subresource: subresource.unwrap_or(""),
         now,
     };
     if managed.is_empty() && live.is_some() {
-        let first = Op { manager: BEFORE_FIRST_APPLY, ..op };
-        ctx.update_fields(scope, &empty_object(), &live_obj, &mut managed, &first);
+        let first = Op {
+            manager: BEFORE_FIRST_APPLY,
+            ..op
+        };
+        ctx.update_fields(scope, &ctx.zero_object(), &live_obj, &mut managed, &first);
     }
 
-    let (mut object, managed) = match ctx.apply_fields(scope, &live_obj, &config, managed.clone(), &op, force) {
-        Ok(done) => done,
-        Err(conflicts) => {
-            // kubectl may take over what it owned through client-side apply.
-            let allowed = (manager == "kubectl")
-                .then(|| ctx.allowed_from_last_applied(&live_obj, &api_version))
-                .flatten();
-            let Some(allowed) = allowed else {
-                return Err(ApplyError::Conflicts(conflicts.into_iter().map(|c| c.conflict).collect()));
-            };
-            let remaining: Vec<Conflict> =
-                conflicts.into_iter().filter(|c| !allowed.has(&c.path)).map(|c| c.conflict).collect();
-            if !remaining.is_empty() {
-                return Err(ApplyError::Conflicts(remaining));
+    let (mut object, managed) =
+        match ctx.apply_fields(scope, &live_obj, &config, managed.clone(), &op, force) {
+            Ok(done) => done,
+            Err(conflicts) => {
+                // kubectl may take over what it owned through client-side apply.
+                let allowed = (manager == "kubectl")
+                    .then(|| ctx.allowed_from_last_applied(&live_obj, &api_version))
+                    .flatten();
+                let Some(allowed) = allowed else {
+                    return Err(ApplyError::Conflicts(
+                        conflicts.into_iter().map(|c| c.conflict).collect(),
+                    ));
+                };
+                let remaining: Vec<Conflict> = conflicts
+                    .into_iter()
+                    .filter(|c| !allowed.has(&c.path))
+                    .map(|c| c.conflict)
+                    .collect();
+                if !remaining.is_empty() {
+                    return Err(ApplyError::Conflicts(remaining));
+                }
+                ctx.apply_fields(scope, &live_obj, &config, managed, &op, true)
+                    .map_err(|c| {
+                        ApplyError::Conflicts(c.into_iter().map(|c| c.conflict).collect())
+                    })?
             }
-            ctx.apply_fields(scope, &live_obj, &config, managed, &op, true)
-                .map_err(|c| ApplyError::Conflicts(c.into_iter().map(|c| c.conflict).collect()))?
-        }
-    };
+        };
     if manager == "kubectl" {
         sync_last_applied(&mut object, applied);
     }
@@ -270,13 +318,18 @@ pub fn record_update(
     remove_managed_fields(new);
     if managed.is_empty() {
         let creating = old.is_none_or(|o| {
-            o.pointer("/metadata/uid").and_then(Value::as_str).is_none_or(str::is_empty)
+            o.pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         });
         if !creating {
             return;
         }
     }
-    let mut old_obj = old.filter(|v| v.is_object()).cloned().unwrap_or_else(empty_object);
+    let mut old_obj = old
+        .filter(|v| v.is_object())
+        .cloned()
+        .unwrap_or_else(|| ctx.zero_object());
     remove_managed_fields(&mut old_obj);
     let api_version = new
         .get("apiVersion")
@@ -286,7 +339,11 @@ pub fn record_update(
         .unwrap_or("")
         .to_string();
     let op = Op {
-        manager: if manager.is_empty() { "unknown" } else { manager },
+        manager: if manager.is_empty() {
+            "unknown"
+        } else {
+            manager
+        },
         api_version: &api_version,
         subresource: subresource.unwrap_or(""),
         now,
@@ -358,7 +415,9 @@ impl Pe {
             return Err(format!("missing colon: {s}"));
         }
         let rest = &s[2..];
-        let json = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| format!("parsing {s:?}: {e}"));
+        let json = |text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|e| format!("parsing {s:?}: {e}"))
+        };
         match b[0] {
             b'f' => Ok(Some(Pe::Field(rest.to_string()))),
             b'v' => Ok(Some(Pe::Value(json(rest)?))),
@@ -370,7 +429,10 @@ impl Pe {
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok(Some(Pe::Key(fields)))
             }
-            b'i' => rest.parse::<i64>().map(|i| Some(Pe::Index(i))).map_err(|e| format!("parsing {s:?}: {e}")),
+            b'i' => rest
+                .parse::<i64>()
+                .map(|i| Some(Pe::Index(i)))
+                .map_err(|e| format!("parsing {s:?}: {e}")),
             _ => Ok(None),
         }
     }
@@ -380,8 +442,10 @@ impl Pe {
         match self {
             Pe::Field(name) => format!(".{name}"),
             Pe::Key(fields) => {
-                let parts: Vec<String> =
-                    fields.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
+                let parts: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", value_to_string(v)))
+                    .collect();
                 format!("[{}]", parts.join(","))
             }
             Pe::Value(v) => format!("[={}]", value_to_string(v)),
@@ -684,6 +748,8 @@ enum Node<'a> {
 struct Ctx<'a> {
     defs: &'a Map<String, Value>,
     root: Ty<'a>,
+    /// Whether the root is a built-in Kubernetes type (`io.k8s.api.*`).
+    builtin: bool,
 }
 
 /// Who writes, for entries.
@@ -711,8 +777,13 @@ struct Comparison {
 
 impl<'a> Ctx<'a> {
     fn new(defs: &'a Map<String, Value>, root: &str) -> Self {
+        let builtin = root.starts_with("io.k8s.api.");
         let root = defs.get(root).map(Ty::Schema).unwrap_or(Ty::Deduced);
-        Ctx { defs, root }
+        Ctx {
+            defs,
+            root,
+            builtin,
+        }
     }
 
     fn resolve_ref(&self, reference: &str) -> Option<&'a Value> {
@@ -733,12 +804,20 @@ impl<'a> Ctx<'a> {
         if let Some(v) = obj.get(key) {
             return Some(v);
         }
-        if let Some(target) = obj.get("$ref").and_then(Value::as_str).and_then(|r| self.resolve_ref(r)) {
-            if let Some(v) = self.lookup_depth(target, key, depth + 1) {
-                return Some(v);
-            }
+        if let Some(target) = obj
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| self.resolve_ref(r))
+            && let Some(v) = self.lookup_depth(target, key, depth + 1)
+        {
+            return Some(v);
         }
-        for part in obj.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for part in obj
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(v) = self.lookup_depth(part, key, depth + 1) {
                 return Some(v);
             }
@@ -766,7 +845,10 @@ impl<'a> Ctx<'a> {
             return Shape::List(item_ty, self.list_rel(node));
         }
         let props = self.lookup(node, "properties").and_then(Value::as_object);
-        let atomic = self.lookup(node, "x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+        let atomic = self
+            .lookup(node, "x-kubernetes-map-type")
+            .and_then(Value::as_str)
+            == Some("atomic");
         let rest = match self.lookup(node, "additionalProperties") {
             Some(v @ Value::Object(_)) => Some(Ty::Schema(v)),
             Some(Value::Bool(true)) => Some(Ty::Deduced),
@@ -776,7 +858,13 @@ impl<'a> Ctx<'a> {
             if props.is_none() && rest.is_none() && !atomic {
                 return Shape::Deduced;
             }
-            return Shape::Map(MapTy { props, rest: rest.unwrap_or(Ty::Deduced) }, atomic);
+            return Shape::Map(
+                MapTy {
+                    props,
+                    rest: rest.unwrap_or(Ty::Deduced),
+                },
+                atomic,
+            );
         }
         match typ {
             Some("string" | "integer" | "number" | "boolean") => Shape::Scalar,
@@ -792,7 +880,12 @@ impl<'a> Ctx<'a> {
                 let keys: Vec<String> = self
                     .lookup(node, "x-kubernetes-list-map-keys")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match (keys.is_empty(), merge_key) {
                     (false, _) => ListRel::Keys(keys),
@@ -817,7 +910,10 @@ impl<'a> Ctx<'a> {
     fn classify(&self, ty: Ty<'a>, v: &Value) -> Node<'a> {
         match self.shape(ty) {
             Shape::Scalar => Node::Leaf,
-            Shape::Deduced if v.is_object() => Node::Map(MapTy { props: None, rest: Ty::Deduced }),
+            Shape::Deduced if v.is_object() => Node::Map(MapTy {
+                props: None,
+                rest: Ty::Deduced,
+            }),
             Shape::Deduced => Node::Leaf,
             Shape::Map(_, true) => Node::Leaf,
             Shape::Map(m, false) if v.is_object() || v.is_null() => Node::Map(m),
@@ -830,7 +926,10 @@ impl<'a> Ctx<'a> {
 
     /// Classifies a pair of values (either may be absent); values of different kinds are leaves.
     fn classify2(&self, ty: Ty<'a>, l: Option<&Value>, r: Option<&Value>) -> Node<'a> {
-        let primary = r.filter(|v| !v.is_null()).or(l.filter(|v| !v.is_null())).unwrap_or(&NULL);
+        let primary = r
+            .filter(|v| !v.is_null())
+            .or(l.filter(|v| !v.is_null()))
+            .unwrap_or(&NULL);
         let node = self.classify(ty, primary);
         let fits = |v: Option<&Value>| match (v, &node) {
             (Some(v), Node::Map(_)) => v.is_null() || v.is_object(),
@@ -840,10 +939,22 @@ impl<'a> Ctx<'a> {
         if fits(l) && fits(r) { node } else { Node::Leaf }
     }
 
-    fn key_default(&self, items: Ty<'a>, key: &str) -> Option<&'a Value> {
-        let Shape::Map(m, _) = self.shape(items) else { return None };
-        let node = m.props?.get(key)?;
-        self.lookup(node, "default").filter(|d| !d.is_null())
+    /// The default of an associative list's key field. Built-in types fall back to
+    /// Kubernetes' `protocol: TCP` (ports of containers and services), which schemas
+    /// generated without defaults lack.
+    fn key_default(&self, items: Ty<'a>, key: &str) -> Option<Value> {
+        let declared = match self.shape(items) {
+            Shape::Map(m, _) => m.props.and_then(|p| p.get(key)),
+            _ => None,
+        };
+        let default = declared
+            .and_then(|node| self.lookup(node, "default"))
+            .filter(|d| !d.is_null());
+        match default {
+            Some(d) => Some(d.clone()),
+            None if self.builtin && key == "protocol" => Some(Value::String("TCP".into())),
+            None => None,
+        }
     }
 
     /// The path element of a list item.
@@ -851,16 +962,22 @@ impl<'a> Ctx<'a> {
         match rel {
             ListRel::Keys(keys) => {
                 let obj = match item {
-                    Value::Null => return Err("associative list with keys may not have a null element".into()),
+                    Value::Null => {
+                        return Err("associative list with keys may not have a null element".into());
+                    }
                     Value::Object(o) => o,
-                    _ => return Err("associative list with keys may not have non-map elements".into()),
+                    _ => {
+                        return Err(
+                            "associative list with keys may not have non-map elements".into()
+                        );
+                    }
                 };
                 let mut fields = Vec::new();
                 for key in keys {
                     if let Some(v) = obj.get(key) {
                         fields.push((key.clone(), v.clone()));
                     } else if let Some(d) = self.key_default(items, key) {
-                        fields.push((key.clone(), d.clone()));
+                        fields.push((key.clone(), d));
                     }
                 }
                 if fields.is_empty() {
@@ -874,9 +991,15 @@ impl<'a> Ctx<'a> {
                 Ok(Pe::Key(fields))
             }
             ListRel::Set => match item {
-                Value::Object(_) => Err("associative list without keys has an element that's a map type".into()),
-                Value::Array(_) => Err("not supported: associative list with lists as elements".into()),
-                Value::Null => Err("associative list without keys has an element that's an explicit null".into()),
+                Value::Object(_) => {
+                    Err("associative list without keys has an element that's a map type".into())
+                }
+                Value::Array(_) => {
+                    Err("not supported: associative list with lists as elements".into())
+                }
+                Value::Null => Err(
+                    "associative list without keys has an element that's an explicit null".into(),
+                ),
                 v => Ok(Pe::Value(v.clone())),
             },
             ListRel::Atomic => Err("invalid indexing of non-associative list".into()),
@@ -934,7 +1057,8 @@ impl<'a> Ctx<'a> {
                     let (child_ty, declared) = m.field(k);
                     path.push(Pe::Field(k.clone()));
                     self.collect_fields(child, child_ty, path, set);
-                    if child.is_null() || child.as_object().is_some_and(Map::is_empty) || !declared {
+                    if child.is_null() || child.as_object().is_some_and(Map::is_empty) || !declared
+                    {
                         set.insert(path);
                     }
                     path.pop();
@@ -942,7 +1066,10 @@ impl<'a> Ctx<'a> {
             }
             Node::List(items, rel) => {
                 let Some(list) = v.as_array() else { return };
-                let pes: Vec<Option<Pe>> = list.iter().map(|item| self.item_pe(items, &rel, item).ok()).collect();
+                let pes: Vec<Option<Pe>> = list
+                    .iter()
+                    .map(|item| self.item_pe(items, &rel, item).ok())
+                    .collect();
                 let mut counts: BTreeMap<&Pe, usize> = BTreeMap::new();
                 for pe in pes.iter().flatten() {
                     *counts.entry(pe).or_default() += 1;
@@ -975,7 +1102,14 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    fn compare_at(&self, l: Option<&Value>, r: Option<&Value>, ty: Ty<'a>, path: &mut Vec<Pe>, out: &mut Comparison) {
+    fn compare_at(
+        &self,
+        l: Option<&Value>,
+        r: Option<&Value>,
+        ty: Ty<'a>,
+        path: &mut Vec<Pe>,
+        out: &mut Comparison,
+    ) {
         let leaf = match self.classify2(ty, l, r) {
             Node::Leaf => true,
             Node::Map(m) => {
@@ -986,7 +1120,13 @@ impl<'a> Ctx<'a> {
                 } else {
                     for (k, lv) in lm.into_iter().flatten() {
                         path.push(Pe::Field(k.clone()));
-                        self.compare_at(Some(lv), rm.and_then(|o| o.get(k)), m.field(k).0, path, out);
+                        self.compare_at(
+                            Some(lv),
+                            rm.and_then(|o| o.get(k)),
+                            m.field(k).0,
+                            path,
+                            out,
+                        );
                         path.pop();
                     }
                     for (k, rv) in rm.into_iter().flatten() {
@@ -1032,7 +1172,9 @@ impl<'a> Ctx<'a> {
         let mut lhs: BTreeMap<Pe, Vec<&Value>> = BTreeMap::new();
         let mut rhs: BTreeMap<Pe, Vec<&Value>> = BTreeMap::new();
         for item in la.into_iter().flatten() {
-            let Ok(pe) = self.item_pe(items, rel, item) else { continue };
+            let Ok(pe) = self.item_pe(items, rel, item) else {
+                continue;
+            };
             let slot = lhs.entry(pe.clone()).or_default();
             if slot.is_empty() {
                 order.push(pe);
@@ -1040,7 +1182,9 @@ impl<'a> Ctx<'a> {
             slot.push(item);
         }
         for item in ra.into_iter().flatten() {
-            let Ok(pe) = self.item_pe(items, rel, item) else { continue };
+            let Ok(pe) = self.item_pe(items, rel, item) else {
+                continue;
+            };
             let slot = rhs.entry(pe.clone()).or_default();
             if slot.is_empty() && !lhs.contains_key(&pe) {
                 order.push(pe);
@@ -1127,20 +1271,25 @@ impl<'a> Ctx<'a> {
         let mut r_index: BTreeMap<Pe, &Value> = BTreeMap::new();
         let mut rhs: Vec<Pe> = Vec::new();
         for item in ra {
-            if let Ok(pe) = self.item_pe(items, rel, item) {
-                if !r_index.contains_key(&pe) {
-                    r_index.insert(pe.clone(), item);
-                    rhs.push(pe);
-                }
+            if let Ok(pe) = self.item_pe(items, rel, item)
+                && !r_index.contains_key(&pe)
+            {
+                r_index.insert(pe.clone(), item);
+                rhs.push(pe);
             }
         }
-        let lhs: Vec<(Option<Pe>, &Value)> =
-            la.iter().map(|item| (self.item_pe(items, rel, item).ok(), item)).collect();
+        let lhs: Vec<(Option<Pe>, &Value)> = la
+            .iter()
+            .map(|item| (self.item_pe(items, rel, item).ok(), item))
+            .collect();
         // Duplicated live items merge as null.
         let mut l_index: BTreeMap<Pe, &Value> = BTreeMap::new();
         for (pe, item) in &lhs {
             if let Some(pe) = pe {
-                l_index.entry(pe.clone()).and_modify(|v| *v = &NULL).or_insert(*item);
+                l_index
+                    .entry(pe.clone())
+                    .and_modify(|v| *v = &NULL)
+                    .or_insert(*item);
             }
         }
         let mut shared = rhs.iter().filter(|pe| l_index.contains_key(*pe));
@@ -1149,21 +1298,26 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::new();
         let (mut li, mut ri) = (0, 0);
         while li < lhs.len() || ri < rhs.len() {
-            if li < lhs.len() && ri < rhs.len() {
-                if let Some(lpe) = &lhs[li].0 {
-                    if *lpe == rhs[ri] {
-                        merged.insert(&rhs[ri]);
-                        out.extend(self.merge(l_index.get(lpe).copied(), r_index.get(lpe).copied(), items));
-                        li += 1;
-                        ri += 1;
-                        next_shared = shared.next();
-                        continue;
-                    }
-                    if r_index.contains_key(lpe) && next_shared.is_some_and(|n| n != lpe) {
-                        // Shared with the configuration, but not its turn yet.
-                        li += 1;
-                        continue;
-                    }
+            if li < lhs.len()
+                && ri < rhs.len()
+                && let Some(lpe) = &lhs[li].0
+            {
+                if *lpe == rhs[ri] {
+                    merged.insert(&rhs[ri]);
+                    out.extend(self.merge(
+                        l_index.get(lpe).copied(),
+                        r_index.get(lpe).copied(),
+                        items,
+                    ));
+                    li += 1;
+                    ri += 1;
+                    next_shared = shared.next();
+                    continue;
+                }
+                if r_index.contains_key(lpe) && next_shared.is_some_and(|n| n != lpe) {
+                    // Shared with the configuration, but not its turn yet.
+                    li += 1;
+                    continue;
                 }
             }
             if li < lhs.len() {
@@ -1250,7 +1404,10 @@ impl<'a> Ctx<'a> {
     /// `set` plus every declared struct field that has members below it.
     fn ensure_named(&self, set: &FieldSet, ty: Ty<'a>) -> FieldSet {
         let shape = self.shape(ty);
-        let mut out = FieldSet { members: set.members.clone(), children: BTreeMap::new() };
+        let mut out = FieldSet {
+            members: set.members.clone(),
+            children: BTreeMap::new(),
+        };
         for (pe, child) in &set.children {
             let child_ty = match (pe, &shape) {
                 (Pe::Field(name), Shape::Map(m, _)) => {
@@ -1263,9 +1420,65 @@ impl<'a> Ctx<'a> {
                 (Pe::Key(_), Shape::List(items, _)) => *items,
                 _ => Ty::Deduced,
             };
-            out.children.insert(pe.clone(), self.ensure_named(child, child_ty));
+            out.children
+                .insert(pe.clone(), self.ensure_named(child, child_ty));
         }
         out
+    }
+
+    /// The object a create is compared against. Kubernetes compares against the Go zero
+    /// value of the type, in which non-pointer structs (`spec`, `template`, ...) and fields
+    /// without `omitempty` (the schema's `required`) are present, so these do not become
+    /// owned themselves (no `"."`). For built-in types this is approximated from the schema;
+    /// other types start from `{}`, like custom resources in Kubernetes.
+    fn zero_object(&self) -> Value {
+        if !self.builtin {
+            return empty_object();
+        }
+        self.zero_struct(self.root, 0)
+    }
+
+    fn zero_struct(&self, ty: Ty<'a>, depth: usize) -> Value {
+        let mut out = Map::new();
+        let (
+            Ty::Schema(node),
+            Shape::Map(
+                MapTy {
+                    props: Some(props), ..
+                },
+                _,
+            ),
+        ) = (ty, self.shape(ty))
+        else {
+            return Value::Object(out);
+        };
+        let required: Vec<&str> = self
+            .lookup(node, "required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, prop) in props {
+            let is_struct = matches!(
+                self.shape(Ty::Schema(prop)),
+                Shape::Map(MapTy { props: Some(_), .. }, false)
+            );
+            let non_pointer = matches!(
+                name.as_str(),
+                "metadata"
+                    | "spec"
+                    | "status"
+                    | "template"
+                    | "jobTemplate"
+                    | "strategy"
+                    | "updateStrategy"
+            );
+            if is_struct && non_pointer && depth < 8 {
+                out.insert(name.clone(), self.zero_struct(Ty::Schema(prop), depth + 1));
+            } else if required.contains(&name.as_str()) {
+                out.insert(name.clone(), Value::Null);
+            }
+        }
+        Value::Object(out)
     }
 
     fn named_fields_of(&self, v: &Value) -> FieldSet {
@@ -1285,11 +1498,15 @@ impl<'a> Ctx<'a> {
             owned = owned.union(&entry.set);
         }
         let merged_set = self.named_fields_of(&merged);
-        let keep = self.named_fields_of(&pruned).union(&self.ensure_named(&owned, self.root));
+        let keep = self
+            .named_fields_of(&pruned)
+            .union(&self.ensure_named(&owned, self.root));
         // Add back what someone owns...
         let pruned = self.remove_root(&merged, &merged_set.difference(&keep));
         // ...and anything that was not the applier's to begin with.
-        let gone = merged_set.difference(&self.named_fields_of(&pruned)).intersection(&last);
+        let gone = merged_set
+            .difference(&self.named_fields_of(&pruned))
+            .intersection(&last);
         self.remove_root(&merged, &gone)
     }
 
@@ -1305,7 +1522,9 @@ impl<'a> Ctx<'a> {
         op: &Op<'_>,
         force: bool,
     ) -> Result<(Value, Vec<Entry>), Vec<RawConflict>> {
-        let merged = self.merge(Some(live), Some(config), self.root).unwrap_or_else(empty_object);
+        let merged = self
+            .merge(Some(live), Some(config), self.root)
+            .unwrap_or_else(empty_object);
         let ident = identifier(op.manager, APPLY, op.api_version, op.subresource);
         let pos = managed.iter().position(|e| e.ident() == ident);
         let last = pos.map(|i| managed[i].set.clone());
@@ -1364,7 +1583,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// A non-apply write by `op` from `old` to `new` (both without managedFields).
-    fn update_fields(&self, scope: Scope, old: &Value, new: &Value, managed: &mut Vec<Entry>, op: &Op<'_>) {
+    fn update_fields(
+        &self,
+        scope: Scope,
+        old: &Value,
+        new: &Value,
+        managed: &mut Vec<Entry>,
+        op: &Op<'_>,
+    ) {
         let cmp = scope.filter_comparison(self.compare(old, new));
         let changed = cmp.modified.union(&cmp.added);
         for entry in managed.iter_mut() {
@@ -1401,7 +1627,8 @@ impl<'a> Ctx<'a> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())?;
         let last: Value = serde_json::from_str(text).ok()?;
-        if !last.is_object() || last.get("apiVersion").and_then(Value::as_str) != Some(api_version) {
+        if !last.is_object() || last.get("apiVersion").and_then(Value::as_str) != Some(api_version)
+        {
             return None;
         }
         self.validate(&last, self.root, &mut Vec::new()).ok()?;
@@ -1426,7 +1653,11 @@ enum Scope {
 
 impl Scope {
     fn of(subresource: Option<&str>) -> Scope {
-        if subresource == Some("status") { Scope::Status } else { Scope::Main }
+        if subresource == Some("status") {
+            Scope::Status
+        } else {
+            Scope::Main
+        }
     }
 
     fn filter(self, set: &FieldSet) -> FieldSet {
@@ -1485,7 +1716,13 @@ impl Scope {
             }
         };
         if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-            for key in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] {
+            for key in [
+                "managedFields",
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "generation",
+            ] {
                 meta.remove(key);
             }
         }
@@ -1509,7 +1746,12 @@ struct Entry {
 
 impl Entry {
     fn ident(&self) -> String {
-        identifier(&self.manager, &self.operation, &self.api_version, &self.subresource)
+        identifier(
+            &self.manager,
+            &self.operation,
+            &self.api_version,
+            &self.subresource,
+        )
     }
 
     fn to_json(&self) -> Value {
@@ -1525,7 +1767,10 @@ impl Entry {
         m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
         m.insert("fieldsV1".into(), self.set.to_json());
         if !self.subresource.is_empty() {
-            m.insert("subresource".into(), Value::String(self.subresource.clone()));
+            m.insert(
+                "subresource".into(),
+                Value::String(self.subresource.clone()),
+            );
         }
         Value::Object(m)
     }
@@ -1554,11 +1799,15 @@ fn identifier(manager: &str, operation: &str, api_version: &str, subresource: &s
 }
 
 fn decode_managed(list: Option<&Value>) -> Result<Vec<Entry>, String> {
-    let Some(list) = list.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let Some(list) = list.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
     let list = list.as_array().ok_or("managedFields must be a list")?;
     let mut out: Vec<Entry> = Vec::new();
     for (i, raw) in list.iter().enumerate() {
-        let obj = raw.as_object().ok_or_else(|| format!("managed fields entry {i} must be an object"))?;
+        let obj = raw
+            .as_object()
+            .ok_or_else(|| format!("managed fields entry {i} must be an object"))?;
         let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let operation = text("operation");
         if operation != APPLY && operation != UPDATE {
@@ -1571,7 +1820,11 @@ fn decode_managed(list: Option<&Value>) -> Result<Vec<Entry>, String> {
         match text("fieldsType").as_str() {
             "FieldsV1" => {}
             "" => return Err(format!("missing fieldsType in managed fields entry {i}")),
-            other => return Err(format!("invalid fieldsType {other:?} in managed fields entry {i}")),
+            other => {
+                return Err(format!(
+                    "invalid fieldsType {other:?} in managed fields entry {i}"
+                ));
+            }
         }
         let entry = Entry {
             manager: text("manager"),
@@ -1604,7 +1857,9 @@ fn is_reset(list: Option<&Value>) -> bool {
 /// Stores `managed` in the object, sorted like Kubernetes (operation, time, manager,
 /// apiVersion, subresource); removes the field when there is nothing to store.
 fn write_managed(object: &mut Value, managed: &[Entry]) {
-    let Some(obj) = object.as_object_mut() else { return };
+    let Some(obj) = object.as_object_mut() else {
+        return;
+    };
     if managed.is_empty() {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
@@ -1655,21 +1910,24 @@ fn cap_update_managers(managed: &mut Vec<Entry>) {
         if remaining <= MAX_UPDATE_MANAGERS {
             break;
         }
-        let Some(pos) = managed.iter().position(|e| e.ident() == ident) else { continue };
+        let Some(pos) = managed.iter().position(|e| e.ident() == ident) else {
+            continue;
+        };
         let version = managed[pos].api_version.clone();
         let bucket = identifier(ANCIENT_CHANGES, UPDATE, &version, "");
         if ident == bucket {
+            first_of_version.entry(version).or_insert(ident);
             continue;
         }
         let Some(first) = first_of_version.get(&version) else {
             first_of_version.insert(version, ident);
             continue;
         };
-        if !managed.iter().any(|e| e.ident() == bucket) {
-            if let Some(f) = managed.iter_mut().find(|e| e.ident() == *first) {
-                f.manager = ANCIENT_CHANGES.to_string();
-                f.subresource = String::new();
-            }
+        if !managed.iter().any(|e| e.ident() == bucket)
+            && let Some(f) = managed.iter_mut().find(|e| e.ident() == *first)
+        {
+            f.manager = ANCIENT_CHANGES.to_string();
+            f.subresource = String::new();
         }
         let merged = managed.remove(pos);
         if let Some(b) = managed.iter_mut().find(|e| e.ident() == bucket) {
@@ -1692,15 +1950,24 @@ fn sync_last_applied(object: &mut Value, applied: &Value) {
         return;
     }
     let mut last = applied.clone();
-    if let Some(annotations) = last.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+    if let Some(annotations) = last
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         annotations.remove(LAST_APPLIED);
     }
     let mut text = String::new();
     go_json(&last, &mut text);
     text.push('\n');
-    if let Some(annotations) = object.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+    if let Some(annotations) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         annotations.insert(LAST_APPLIED.into(), Value::String(text));
-        let size: usize = annotations.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+        let size: usize = annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
         if size > MAX_ANNOTATIONS_SIZE {
             annotations.remove(LAST_APPLIED);
         }
@@ -1875,7 +2142,9 @@ fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -1890,11 +2159,20 @@ fn value_to_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number_text(n),
         Value::String(s) => go_quote(s),
-        Value::Array(items) => format!("[{}]", items.iter().map(value_to_string).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(value_to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            keys.into_iter().map(|k| format!("{k}={}", value_to_string(&map[k]))).collect()
+            keys.into_iter()
+                .map(|k| format!("{k}={}", value_to_string(&map[k])))
+                .collect()
         }
     }
 }
@@ -1908,9 +2186,18 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, to: usize| -> Option<i64> {
         let part = s.get(from..to)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
@@ -1994,6 +2281,7 @@ mod tests {
             },
             "io.k8s.api.apps.v1.DeploymentSpec": {
                 "type": "object",
+                "required": ["selector", "template"],
                 "properties": {
                     "replicas": { "type": "integer", "format": "int32" },
                     "paused": { "type": "boolean" },
@@ -2014,6 +2302,7 @@ mod tests {
             },
             "io.k8s.api.core.v1.PodSpec": {
                 "type": "object",
+                "required": ["containers"],
                 "properties": {
                     "containers": {
                         "type": "array",
@@ -2029,7 +2318,7 @@ mod tests {
                 "type": "object",
                 "required": ["name"],
                 "properties": {
-                    "name": { "type": "string", "default": "" },
+                    "name": { "type": "string" },
                     "image": { "type": "string" },
                     "args": { "type": "array", "items": { "type": "string", "default": "" }, "x-kubernetes-list-type": "atomic" },
                     "env": {
@@ -2057,7 +2346,7 @@ mod tests {
                 "properties": {
                     "containerPort": { "type": "integer", "format": "int32", "default": 0 },
                     "name": { "type": "string" },
-                    "protocol": { "type": "string", "default": "TCP" }
+                    "protocol": { "type": "string" }
                 }
             },
             "io.k8s.api.apps.v1.DeploymentStatus": {
@@ -2086,7 +2375,13 @@ mod tests {
         })
     }
 
-    fn do_apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApplyError> {
+    fn do_apply(
+        live: Option<&Value>,
+        applied: &Value,
+        manager: &str,
+        force: bool,
+        now: &str,
+    ) -> Result<Value, ApplyError> {
         apply(live, applied, manager, force, None, &schemas(), ROOT, now)
     }
 
@@ -2131,7 +2426,10 @@ mod tests {
         assert_eq!(serde_json::to_string(e).unwrap(), expected);
         // The object is the configuration (the port's protocol is only defaulted later).
         assert_eq!(out["spec"]["replicas"], 3);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{ "containerPort": 80 }]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"],
+            json!([{ "containerPort": 80 }])
+        );
         assert_eq!(out["metadata"]["name"], "nginx");
     }
 
@@ -2140,10 +2438,16 @@ mod tests {
         let live = stored(do_apply(None, &config(3, "nginx:1.14"), "mgr1", false, T0).unwrap());
         let out = do_apply(Some(&live), &config(5, "nginx:1.15"), "mgr1", false, T1).unwrap();
         assert_eq!(out["spec"]["replicas"], 5);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.15");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.15"
+        );
         let e = entry(&out, "mgr1", "Apply").unwrap();
         assert_eq!(e["time"], T1);
-        assert_eq!(out["metadata"]["managedFields"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            out["metadata"]["managedFields"].as_array().unwrap().len(),
+            1
+        );
         // System metadata of the live object survives.
         assert_eq!(out["metadata"]["uid"], "u-1");
     }
@@ -2173,7 +2477,10 @@ mod tests {
                 subresource: String::new(),
             }]
         );
-        assert_eq!(conflict_message(&c), "Apply failed with 1 conflict: conflict with \"mgr1\": .spec.replicas");
+        assert_eq!(
+            conflict_message(&c),
+            "Apply failed with 1 conflict: conflict with \"mgr1\": .spec.replicas"
+        );
         assert_eq!(c[0].cause_message(), "conflict with \"mgr1\"");
 
         let forced = stored(do_apply(Some(&live), &other, "other", true, T1).unwrap());
@@ -2183,9 +2490,18 @@ mod tests {
         assert!(fields(&forced, "mgr1", "Apply").contains(&".metadata.labels.app".to_string()));
 
         // mgr1 re-applying its replicas now conflicts with "other".
-        let c = conflicts(do_apply(Some(&forced), &config(3, "nginx:1.14"), "mgr1", false, T2));
+        let c = conflicts(do_apply(
+            Some(&forced),
+            &config(3, "nginx:1.14"),
+            "mgr1",
+            false,
+            T2,
+        ));
         assert_eq!(c.len(), 1);
-        assert_eq!((c[0].manager.as_str(), c[0].field.as_str()), ("other", ".spec.replicas"));
+        assert_eq!(
+            (c[0].manager.as_str(), c[0].field.as_str()),
+            ("other", ".spec.replicas")
+        );
     }
 
     #[test]
@@ -2197,7 +2513,10 @@ mod tests {
         });
         let c = conflicts(do_apply(Some(&live), &other, "other", false, T1));
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].field, ".spec.template.spec.containers[name=\"nginx\"].image");
+        assert_eq!(
+            c[0].field,
+            ".spec.template.spec.containers[name=\"nginx\"].image"
+        );
     }
 
     #[test]
@@ -2253,13 +2572,19 @@ mod tests {
         live["spec"]["paused"] = json!(false);
         let out = do_apply(Some(&live), &config(3, "nginx:1.14"), "mgr1", false, T1).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({ "app": "nginx" }));
-        let containers = out["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+        let containers = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
         assert_eq!(containers.len(), 1);
         assert_eq!(containers[0]["name"], "nginx");
         assert_eq!(out["spec"]["paused"], false);
         assert_eq!(out["metadata"]["uid"], "u-1");
         let f = fields(&out, "mgr1", "Apply");
-        assert!(!f.iter().any(|p| p.contains("tier") || p.contains("sidecar")), "{f:?}");
+        assert!(
+            !f.iter()
+                .any(|p| p.contains("tier") || p.contains("sidecar")),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -2267,7 +2592,15 @@ mod tests {
         let live = stored(do_apply(None, &config(3, "nginx:1.14"), "mgr1", false, T0).unwrap());
         let mut scaled = live.clone();
         scaled["spec"]["replicas"] = json!(10);
-        record_update(Some(&live), &mut scaled, "kubectl", None, &schemas(), ROOT, T1);
+        record_update(
+            Some(&live),
+            &mut scaled,
+            "kubectl",
+            None,
+            &schemas(),
+            ROOT,
+            T1,
+        );
         let e = entry(&scaled, "kubectl", "Update").unwrap();
         assert_eq!(
             serde_json::to_string(e).unwrap(),
@@ -2277,7 +2610,13 @@ mod tests {
         // Apply entries sort before Update entries.
         assert_eq!(scaled["metadata"]["managedFields"][0]["operation"], "Apply");
 
-        let c = conflicts(do_apply(Some(&scaled), &config(3, "nginx:1.14"), "mgr1", false, T2));
+        let c = conflicts(do_apply(
+            Some(&scaled),
+            &config(3, "nginx:1.14"),
+            "mgr1",
+            false,
+            T2,
+        ));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].manager, "kubectl");
         assert_eq!(c[0].field, ".spec.replicas");
@@ -2285,7 +2624,10 @@ mod tests {
             conflict_message(&c),
             "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"
         );
-        assert_eq!(c[0].cause_message(), "conflict with \"kubectl\" using apps/v1");
+        assert_eq!(
+            c[0].cause_message(),
+            "conflict with \"kubectl\" using apps/v1"
+        );
 
         // Applying the scaled value is fine and shares ownership.
         let out = do_apply(Some(&scaled), &config(10, "nginx:1.14"), "mgr1", false, T2).unwrap();
@@ -2301,15 +2643,11 @@ mod tests {
         let e = entry(&obj, "kubectl-create", "Update").unwrap();
         assert_eq!(e["time"], T0);
         let f = &e["fieldsV1"];
-        // Maps added by an update are owned themselves ("."), list items too; system
-        // metadata and status are not tracked.
-        assert_eq!(f["f:metadata"], json!({ "f:labels": { ".": {}, "f:app": {} } }));
-        assert_eq!(f["f:spec"]["f:replicas"], json!({}));
-        assert_eq!(f["f:spec"]["f:selector"], json!({}));
-        let item = &f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
-        assert_eq!(item["."], json!({}));
-        assert_eq!(item["f:image"], json!({}));
-        assert!(f.get("f:status").is_none() && f.get("f:apiVersion").is_none());
+        // Maps and lists added by an update are owned themselves ("."), list items too,
+        // but not the structs present in the zero object (spec, template, ...) nor required
+        // fields; system metadata and status are not tracked.
+        let expected = r#"{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:replicas":{},"f:selector":{},"f:template":{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{},"f:ports":{".":{},"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{}}}}}}}}}"#;
+        assert_eq!(serde_json::to_string(f).unwrap(), expected);
     }
 
     #[test]
@@ -2336,7 +2674,15 @@ mod tests {
         let mut cleared = live.clone();
         cleared["metadata"]["managedFields"] = json!([]);
         cleared["spec"]["replicas"] = json!(4);
-        record_update(Some(&live), &mut cleared, "editor", None, &schemas(), ROOT, T1);
+        record_update(
+            Some(&live),
+            &mut cleared,
+            "editor",
+            None,
+            &schemas(),
+            ROOT,
+            T1,
+        );
         assert!(cleared["metadata"].get("managedFields").is_none());
 
         // Managed fields sent by the client are taken as given.
@@ -2345,17 +2691,38 @@ mod tests {
             "manager": "someone", "operation": "Update", "apiVersion": "apps/v1",
             "fieldsType": "FieldsV1", "fieldsV1": { "f:metadata": { "f:labels": { "f:app": {} } } }
         }]);
-        record_update(Some(&live), &mut given, "editor", None, &schemas(), ROOT, T1);
+        record_update(
+            Some(&live),
+            &mut given,
+            "editor",
+            None,
+            &schemas(),
+            ROOT,
+            T1,
+        );
         let m = managed_field_paths(&given);
-        assert_eq!(m, vec![("someone".to_string(), "Update".to_string(), vec![".metadata.labels.app".to_string()])]);
+        assert_eq!(
+            m,
+            vec![(
+                "someone".to_string(),
+                "Update".to_string(),
+                vec![".metadata.labels.app".to_string()]
+            )]
+        );
 
         // Absent managedFields in the request keep the live ones.
         let mut kept = live.clone();
-        kept["metadata"].as_object_mut().unwrap().remove("managedFields");
+        kept["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
         kept["metadata"]["labels"]["x"] = json!("y");
         record_update(Some(&live), &mut kept, "editor", None, &schemas(), ROOT, T1);
         assert!(entry(&kept, "mgr1", "Apply").is_some());
-        assert_eq!(fields(&kept, "editor", "Update"), vec![".metadata.labels.x"]);
+        assert_eq!(
+            fields(&kept, "editor", "Update"),
+            vec![".metadata.labels.x"]
+        );
     }
 
     #[test]
@@ -2381,29 +2748,69 @@ mod tests {
         cfg["status"] = json!({ "replicas": 99 });
         let live = stored(do_apply(None, &cfg, "mgr1", false, T0).unwrap());
         assert!(live.get("status").is_none());
-        assert!(!fields(&live, "mgr1", "Apply").iter().any(|p| p.starts_with(".status")));
+        assert!(
+            !fields(&live, "mgr1", "Apply")
+                .iter()
+                .any(|p| p.starts_with(".status"))
+        );
 
         let status = json!({
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "nginx" },
             "spec": { "replicas": 100 },
             "status": { "replicas": 3, "readyReplicas": 2 }
         });
-        let out = apply(Some(&live), &status, "controller", false, Some("status"), &schemas(), ROOT, T1).unwrap();
+        let out = apply(
+            Some(&live),
+            &status,
+            "controller",
+            false,
+            Some("status"),
+            &schemas(),
+            ROOT,
+            T1,
+        )
+        .unwrap();
         assert_eq!(out["status"]["readyReplicas"], 2);
         assert_eq!(out["spec"]["replicas"], 3);
         let e = entry(&out, "controller", "Apply").unwrap();
         assert_eq!(e["subresource"], "status");
-        assert_eq!(e["fieldsV1"], json!({ "f:status": { "f:readyReplicas": {}, "f:replicas": {} } }));
+        assert_eq!(
+            e["fieldsV1"],
+            json!({ "f:status": { "f:readyReplicas": {}, "f:replicas": {} } })
+        );
 
         // Status updates only track status.
         let old = stored(out);
         let mut new = old.clone();
         new["status"]["readyReplicas"] = json!(3);
         new["metadata"]["labels"]["ignored"] = json!("x");
-        record_update(Some(&old), &mut new, "kubelet", Some("status"), &schemas(), ROOT, T2);
-        assert_eq!(fields(&new, "kubelet", "Update"), vec![".status.readyReplicas"]);
-        let c = conflicts(apply(Some(&new), &status, "controller", false, Some("status"), &schemas(), ROOT, T2));
-        assert_eq!(conflict_message(&c), "Apply failed with 1 conflict: conflict with \"kubelet\" with subresource \"status\" using apps/v1: .status.readyReplicas");
+        record_update(
+            Some(&old),
+            &mut new,
+            "kubelet",
+            Some("status"),
+            &schemas(),
+            ROOT,
+            T2,
+        );
+        assert_eq!(
+            fields(&new, "kubelet", "Update"),
+            vec![".status.readyReplicas"]
+        );
+        let c = conflicts(apply(
+            Some(&new),
+            &status,
+            "controller",
+            false,
+            Some("status"),
+            &schemas(),
+            ROOT,
+            T2,
+        ));
+        assert_eq!(
+            conflict_message(&c),
+            "Apply failed with 1 conflict: conflict with \"kubelet\" with subresource \"status\" using apps/v1: .status.readyReplicas"
+        );
     }
 
     #[test]
@@ -2431,9 +2838,15 @@ mod tests {
         assert_eq!(containers[1]["name"], "one");
         assert_eq!(containers[1]["image"], "i1");
         assert_eq!(containers[1]["args"], json!(["x"]));
-        assert_eq!(containers[1]["env"], json!([{ "name": "A", "value": "1" }, { "name": "B", "value": "2" }]));
+        assert_eq!(
+            containers[1]["env"],
+            json!([{ "name": "A", "value": "1" }, { "name": "B", "value": "2" }])
+        );
         let e = entry(&out, "b", "Apply").unwrap();
-        assert_eq!(e["fieldsV1"]["f:metadata"], json!({ "f:finalizers": { "v:\"b.io/y\"": {} } }));
+        assert_eq!(
+            e["fieldsV1"]["f:metadata"],
+            json!({ "f:finalizers": { "v:\"b.io/y\"": {} } })
+        );
 
         // Atomic lists are replaced, and owned as a whole.
         let c = json!({
@@ -2441,23 +2854,41 @@ mod tests {
             "spec": { "template": { "spec": { "containers": [{ "name": "one", "args": ["y", "z"] }] } } }
         });
         let err = conflicts(do_apply(Some(&stored(out.clone())), &c, "c", false, T2));
-        assert_eq!(err[0].field, ".spec.template.spec.containers[name=\"one\"].args");
+        assert_eq!(
+            err[0].field,
+            ".spec.template.spec.containers[name=\"one\"].args"
+        );
         let out = do_apply(Some(&stored(out)), &c, "c", true, T2).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["args"], json!(["y", "z"]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][1]["args"],
+            json!(["y", "z"])
+        );
     }
 
     #[test]
     fn invalid_configurations() {
-        let invalid = |v: Value| matches!(do_apply(None, &v, "m", false, T0), Err(ApplyError::Invalid(_)));
+        let invalid = |v: Value| {
+            matches!(
+                do_apply(None, &v, "m", false, T0),
+                Err(ApplyError::Invalid(_))
+            )
+        };
         assert!(invalid(json!("not an object")));
         let mut missing_key = config(1, "x");
         missing_key["spec"]["template"]["spec"]["containers"] = json!([{ "image": "x" }]);
-        let err = do_apply(None, &missing_key, "m", false, T0).unwrap_err().to_string();
+        let err = do_apply(None, &missing_key, "m", false, T0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(".spec.template.spec.containers: element 0: associative list with keys has an element that omits all key fields [\"name\"]"), "{err}");
         let mut dup = config(1, "x");
         dup["spec"]["template"]["spec"]["containers"] = json!([{ "name": "a" }, { "name": "a" }]);
-        let err = do_apply(None, &dup, "m", false, T0).unwrap_err().to_string();
-        assert!(err.contains("duplicate entries for key [name=\"a\"]"), "{err}");
+        let err = do_apply(None, &dup, "m", false, T0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("duplicate entries for key [name=\"a\"]"),
+            "{err}"
+        );
         let mut with_mf = config(1, "x");
         with_mf["metadata"]["managedFields"] = json!([]);
         assert!(invalid(with_mf));
@@ -2482,11 +2913,28 @@ mod tests {
         let last = serde_json::to_string(&config(3, "nginx:1.14")).unwrap();
         live["metadata"]["annotations"] = json!({ LAST_APPLIED: last });
         let mut created = live.clone();
-        record_update(None, &mut created, "kubectl-client-side-apply", None, &schemas(), ROOT, T0);
+        record_update(
+            None,
+            &mut created,
+            "kubectl-client-side-apply",
+            None,
+            &schemas(),
+            ROOT,
+            T0,
+        );
         let created = stored(created);
-        let out = do_apply(Some(&created), &config(4, "nginx:1.14"), "kubectl", false, T1).unwrap();
+        let out = do_apply(
+            Some(&created),
+            &config(4, "nginx:1.14"),
+            "kubectl",
+            false,
+            T1,
+        )
+        .unwrap();
         assert_eq!(out["spec"]["replicas"], 4);
-        let annotation = out["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap();
+        let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
         assert!(annotation.starts_with("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\""));
         assert!(annotation.contains("\"replicas\":4") && annotation.ends_with("}\n"));
         // Another manager does not get this treatment.
@@ -2499,18 +2947,41 @@ mod tests {
     #[test]
     fn update_managers_are_capped() {
         let mut obj = stored(config(1, "x"));
-        record_update(None, &mut obj, "creator", None, &schemas(), ROOT, "2024-01-01T00:00:00Z");
+        record_update(
+            None,
+            &mut obj,
+            "creator",
+            None,
+            &schemas(),
+            ROOT,
+            "2024-01-01T00:00:00Z",
+        );
         for i in 0..12 {
             let old = obj.clone();
             obj["metadata"]["labels"][format!("l{i}")] = json!("v");
-            record_update(Some(&old), &mut obj, &format!("m{i}"), None, &schemas(), ROOT, &format!("2024-01-01T00:{:02}:00Z", i + 1));
+            record_update(
+                Some(&old),
+                &mut obj,
+                &format!("m{i}"),
+                None,
+                &schemas(),
+                ROOT,
+                &format!("2024-01-01T00:{:02}:00Z", i + 1),
+            );
         }
         let entries = obj["metadata"]["managedFields"].as_array().unwrap();
         assert_eq!(entries.len(), 10);
-        let ancient = entries.iter().find(|e| e["manager"] == "ancient-changes").unwrap();
+        let ancient = entries
+            .iter()
+            .find(|e| e["manager"] == "ancient-changes")
+            .unwrap();
         let f = FieldSet::from_json(&ancient["fieldsV1"]).unwrap();
         assert!(f.has(&[Pe::Field("spec".into()), Pe::Field("replicas".into())]));
-        assert!(f.has(&[Pe::Field("metadata".into()), Pe::Field("labels".into()), Pe::Field("l1".into())]));
+        assert!(f.has(&[
+            Pe::Field("metadata".into()),
+            Pe::Field("labels".into()),
+            Pe::Field("l1".into())
+        ]));
     }
 
     #[test]
@@ -2526,7 +2997,119 @@ mod tests {
         assert!(Pe::parse("x").is_err());
         assert_eq!(Pe::parse("z:whatever").unwrap(), None);
         assert_eq!(parse_rfc3339("1970-01-02T00:00:01Z"), Some(86_401));
-        assert_eq!(parse_rfc3339("2024-01-01T01:00:00+01:00"), parse_rfc3339("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            parse_rfc3339("2024-01-01T01:00:00+01:00"),
+            parse_rfc3339("2024-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn key_defaults_come_from_the_schema() {
+        let defs = json!({
+            "com.example.v1.Thing": { "type": "object", "properties": {
+                "items": { "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "protocol", "zone"],
+                    "items": { "type": "object", "properties": {
+                        "name": { "type": "string" }, "protocol": { "type": "string" }, "zone": { "type": "string", "default": "a" }
+                    } } }
+            } }
+        });
+        let cfg =
+            json!({ "apiVersion": "example.com/v1", "kind": "Thing", "items": [{ "name": "x" }] });
+        let out = apply(
+            None,
+            &cfg,
+            "m",
+            false,
+            None,
+            defs.as_object().unwrap(),
+            "com.example.v1.Thing",
+            T0,
+        )
+        .unwrap();
+        let e = entry(&out, "m", "Apply").unwrap();
+        // No built-in protocol default for custom types; the schema's default is used.
+        assert_eq!(
+            e["fieldsV1"],
+            json!({ "f:items": { "k:{\"name\":\"x\",\"zone\":\"a\"}": { ".": {}, "f:name": {} } } })
+        );
+    }
+
+    #[test]
+    fn defaulted_port_protocol_matches_config_without_it() {
+        let mut live = stored(do_apply(None, &config(3, "nginx:1.14"), "mgr1", false, T0).unwrap());
+        live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = json!("TCP");
+        let out = do_apply(Some(&live), &config(3, "nginx:1.15"), "mgr1", false, T1).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"],
+            json!([{ "containerPort": 80, "protocol": "TCP" }])
+        );
+    }
+
+    #[test]
+    fn dropped_set_item_is_pruned_and_lists_follow_config_order() {
+        let base = |finalizers: Value, names: &[&str]| {
+            let containers: Vec<Value> = names
+                .iter()
+                .map(|n| json!({ "name": n, "image": "i" }))
+                .collect();
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": "nginx", "finalizers": finalizers },
+                "spec": { "template": { "spec": { "containers": containers } } }
+            })
+        };
+        let live = stored(
+            do_apply(
+                None,
+                &base(json!(["a", "b"]), &["x", "y", "z"]),
+                "m",
+                false,
+                T0,
+            )
+            .unwrap(),
+        );
+        let out = do_apply(
+            Some(&live),
+            &base(json!(["b"]), &["x", "z", "y"]),
+            "m",
+            false,
+            T1,
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
+        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["x", "z", "y"]);
+    }
+
+    #[test]
+    fn update_removing_a_field_drops_it_from_appliers() {
+        let live = stored(do_apply(None, &config(3, "nginx:1.14"), "mgr1", false, T0).unwrap());
+        let mut new = live.clone();
+        new["metadata"].as_object_mut().unwrap().remove("labels");
+        record_update(Some(&live), &mut new, "editor", None, &schemas(), ROOT, T1);
+        assert!(
+            !fields(&new, "mgr1", "Apply")
+                .iter()
+                .any(|f| f.starts_with(".metadata"))
+        );
+        // Nothing was added or changed, so the editor gets no entry.
+        assert!(entry(&new, "editor", "Update").is_none());
+        // Unparsable managedFields on the live object: the first apply starts over.
+        let mut broken = live.clone();
+        broken["metadata"]["managedFields"] = json!([{ "manager": "x", "operation": "Bogus" }]);
+        let c = conflicts(do_apply(
+            Some(&broken),
+            &config(4, "nginx:1.14"),
+            "other",
+            false,
+            T1,
+        ));
+        assert!(c.iter().all(|c| c.manager == "before-first-apply"));
     }
 
     #[test]
@@ -2535,11 +3118,21 @@ mod tests {
             "apiVersion": "example.com/v1", "kind": "Thing", "metadata": { "name": "t" },
             "spec": { "a": { "b": 1 }, "list": [1, 2] }
         });
-        let out = apply(None, &cfg, "m", false, None, &Map::new(), "com.example.v1.Thing", T0).unwrap();
+        let out = apply(
+            None,
+            &cfg,
+            "m",
+            false,
+            None,
+            &Map::new(),
+            "com.example.v1.Thing",
+            T0,
+        )
+        .unwrap();
         let e = entry(&out, "m", "Apply").unwrap();
         assert_eq!(
             e["fieldsV1"],
-            json!({ "f:metadata": { "f:name": {} }, "f:spec": { ".": {}, "f:a": { ".": {}, "f:b": {} }, "f:list": {} } })
+            json!({ "f:spec": { ".": {}, "f:a": { ".": {}, "f:b": {} }, "f:list": {} } })
         );
     }
 }

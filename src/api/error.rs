@@ -93,6 +93,13 @@ pub struct ApiError {
     pub reason: Reason,
     /// Human-readable message.
     pub message: String,
+    /// `details`, boxed to keep errors small on the happy path.
+    details: Option<Box<Details>>,
+}
+
+/// The `details` of a `Status`.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
     /// `details.name`.
     pub name: Option<String>,
     /// `details.group`.
@@ -109,19 +116,28 @@ impl ApiError {
         ApiError {
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
+            details: None,
         }
     }
 
-    fn about(mut self, resource: &Resource, name: &str) -> Self {
-        self.name = Some(name.to_string());
+    /// The details, created empty on first use.
+    pub fn details_mut(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
+    }
+
+    /// Whether the error carries per-field causes.
+    pub fn has_causes(&self) -> bool {
+        self.details.as_ref().is_some_and(|d| !d.causes.is_empty())
+    }
+
+    /// Names the object (and its resource plural) in the details.
+    pub fn about(mut self, resource: &Resource, name: &str) -> Self {
+        let details = self.details_mut();
+        details.name = Some(name.to_string());
         if !resource.group.is_empty() {
-            self.group = Some(resource.group.to_string());
+            details.group = Some(resource.group.to_string());
         }
-        self.kind = Some(resource.plural.to_string());
+        details.kind = Some(resource.plural.to_string());
         self
     }
 
@@ -177,12 +193,13 @@ impl ApiError {
             Reason::Invalid,
             super::validation::invalid_message(resource.group, resource.kind, name, errors),
         );
-        error.name = Some(name.to_string());
+        let details = error.details_mut();
+        details.name = Some(name.to_string());
         if !resource.group.is_empty() {
-            error.group = Some(resource.group.to_string());
+            details.group = Some(resource.group.to_string());
         }
-        error.kind = Some(resource.kind.to_string());
-        error.causes = errors
+        details.kind = Some(resource.kind.to_string());
+        details.causes = errors
             .iter()
             .map(|e| {
                 let full = e.to_string();
@@ -230,24 +247,26 @@ impl ApiError {
             "code": self.reason.code().as_u16(),
         });
         let mut details = serde_json::Map::new();
-        if let Some(name) = &self.name {
-            details.insert("name".into(), json!(name));
-        }
-        if let Some(group) = &self.group {
-            details.insert("group".into(), json!(group));
-        }
-        if let Some(kind) = &self.kind {
-            details.insert("kind".into(), json!(kind));
-        }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
-                .causes
-                .iter()
-                .map(|(reason, message, field)| {
-                    json!({"reason": reason, "message": message, "field": field})
-                })
-                .collect();
-            details.insert("causes".into(), Value::Array(causes));
+        if let Some(d) = &self.details {
+            if let Some(name) = &d.name {
+                details.insert("name".into(), json!(name));
+            }
+            if let Some(group) = &d.group {
+                details.insert("group".into(), json!(group));
+            }
+            if let Some(kind) = &d.kind {
+                details.insert("kind".into(), json!(kind));
+            }
+            if !d.causes.is_empty() {
+                let causes: Vec<Value> = d
+                    .causes
+                    .iter()
+                    .map(|(reason, message, field)| {
+                        json!({"reason": reason, "message": message, "field": field})
+                    })
+                    .collect();
+                details.insert("causes".into(), Value::Array(causes));
+            }
         }
         if !details.is_empty() {
             status["details"] = Value::Object(details);

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod fuzzing;
 pub mod handlers;
 pub mod objects;
 pub mod openapi;

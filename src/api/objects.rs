@@ -497,12 +497,11 @@ impl Objects {
         {
             let meta = meta_mut(&mut object);
             let has_name = meta.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-            if !has_name {
-                if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+            if !has_name
+                && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
                     let generated = generate_name(prefix);
                     meta.insert("name".into(), json!(generated));
                 }
-            }
             meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             meta.insert("creationTimestamp".into(), json!(timestamp(now)));
             for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
@@ -514,11 +513,10 @@ impl Objects {
                 meta.remove("generation");
             }
         }
-        if resource.has_status() && resource.kind != "Namespace" && resource.kind != "Node" {
-            if let Some(o) = object.as_object_mut() {
+        if resource.has_status() && resource.kind != "Namespace" && resource.kind != "Node"
+            && let Some(o) = object.as_object_mut() {
                 o.remove("status");
             }
-        }
         defaults::apply_defaults(resource.group, resource.kind, &mut object);
         self.prepare_create(resource, &mut object).await?;
         let name = name_of(&object).to_string();
@@ -561,15 +559,14 @@ impl Objects {
                     object.pointer("/spec/type").and_then(Value::as_str),
                     Some("NodePort" | "LoadBalancer")
                 );
-                if node_ports {
-                    if let Some(ports) = object.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+                if node_ports
+                    && let Some(ports) = object.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
                         for port in ports {
                             if port.get("nodePort").is_none_or(Value::is_null) {
                                 port["nodePort"] = json!(rand::rng().random_range(30000..32768));
                             }
                         }
                     }
-                }
                 object["status"] = json!({"loadBalancer": {}});
             }
             _ => {}
@@ -674,6 +671,7 @@ impl Objects {
                 ));
             }
             None => {
+                keep_allocated(resource.kind, old, &mut new);
                 if resource.has_status() {
                     match old.get("status") {
                         Some(s) => new["status"] = s.clone(),
@@ -744,7 +742,8 @@ impl Objects {
                 .map_err(|e| ApiError::from_store(e, resource, name))?;
             return Ok(Written { object: stored.object, warnings: Vec::new() });
         }
-        if new == *current.object.as_ref() {
+        if unchanged(&new, &current.object) {
+            // Nothing to write: Kubernetes answers with the object and keeps its version.
             return Ok(Written { object: current.object.clone(), warnings: Vec::new() });
         }
         let stored = self
@@ -772,7 +771,7 @@ impl Objects {
             attempt += 1;
             let result = self.patch_once(resource, namespace, name, &body, subresource, opts).await;
             match result {
-                Err(e) if e.reason == Reason::Conflict && e.causes.is_empty() && attempt < RETRIES && !patch_pins_version(&body) => {
+                Err(e) if e.reason == Reason::Conflict && !e.has_causes() && attempt < RETRIES && !patch_pins_version(&body) => {
                     continue;
                 }
                 other => return other,
@@ -795,7 +794,12 @@ impl Objects {
             Err(e) => return Err(e),
         };
         let invalid_patch = |e: patch::PatchError| {
-            ApiError::new(Reason::Invalid, format!("the patch could not be applied: {e}"))
+            let reason = match e.status_code() {
+                400 => Reason::BadRequest,
+                413 => Reason::RequestEntityTooLarge,
+                _ => Reason::Invalid,
+            };
+            ApiError::new(reason, format!("the patch could not be applied: {e}"))
         };
         let root = self.root(resource);
         let schemas = self.openapi.schemas();
@@ -807,7 +811,9 @@ impl Objects {
             let now = timestamp(Utc::now());
             let object = apply::apply(None, &applied, &opts.field_manager, *force, None, schemas, &root, &now)
                 .map_err(|e| apply_error(resource, name, e))?;
-            let written = self.create_inner(resource, namespace, object, opts, false).await?;
+            // An apply whose config owns nothing still leaves the creator on record.
+            let record = object.pointer("/metadata/managedFields").is_none();
+            let written = self.create_inner(resource, namespace, object, opts, record).await?;
             return Ok(written);
         };
         let old = current.object.as_ref();
@@ -844,11 +850,10 @@ impl Objects {
             return Ok(Written { object: Arc::new(scale_of(resource, &written.object)?), warnings: written.warnings });
         }
         // A patch may carry a resourceVersion precondition.
-        if let Some(rv) = meta(&patched)["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
-            if rv != current.revision.to_string() {
+        if let Some(rv) = meta(&patched)["resourceVersion"].as_str().filter(|s| !s.is_empty())
+            && rv != current.revision.to_string() {
                 return Err(ApiError::stale(resource, name));
             }
-        }
         let (new, warnings) = self.decode(resource, namespace, Some(name), std::mem::take(&mut patched), opts.field_validation)?;
         let mut written = self.commit_update(resource, namespace, name, &current, new, subresource, opts, true).await?;
         written.warnings.extend(warnings);
@@ -874,11 +879,10 @@ impl Objects {
             ApiError::bad_request("the Scale object has no spec.replicas")
         })?;
         let current = self.get(resource, namespace, name).await?;
-        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            if rv != current.revision.to_string() {
+        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty())
+            && rv != current.revision.to_string() {
                 return Err(ApiError::stale(resource, name));
             }
-        }
         let mut new = current.object.as_ref().clone();
         new["spec"]["replicas"] = replicas;
         let written = self.commit_update(resource, namespace, name, &current, new, None, opts, true).await?;
@@ -965,22 +969,20 @@ impl Objects {
     ) -> Result<Deleted, ApiError> {
         let current = self.get(resource, namespace, name).await?;
         let old = current.object.as_ref();
-        if let Some(uid) = &options.uid {
-            if meta(old)["uid"].as_str() != Some(uid.as_str()) {
+        if let Some(uid) = &options.uid
+            && meta(old)["uid"].as_str() != Some(uid.as_str()) {
                 return Err(ApiError::conflict(resource, name, &format!(
                     "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
                     meta(old)["uid"].as_str().unwrap_or_default()
                 )));
             }
-        }
-        if let Some(rv) = &options.resource_version {
-            if *rv != current.revision.to_string() {
+        if let Some(rv) = &options.resource_version
+            && *rv != current.revision.to_string() {
                 return Err(ApiError::conflict(resource, name, &format!(
                     "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
                     current.revision
                 )));
             }
-        }
         let mut new = old.clone();
         let mut changed = false;
         let already_deleting = meta(old).get("deletionTimestamp").is_some_and(|t| !t.is_null());
@@ -1090,6 +1092,54 @@ impl Objects {
     }
 }
 
+/// Carries over what the server allocated or owns when an update leaves it out: a Service's
+/// cluster IPs, IP families and node ports, a Namespace's `spec.finalizers`.
+fn keep_allocated(kind: &str, old: &Value, new: &mut Value) {
+    match kind {
+        "Namespace" => {
+            if let Some(finalizers) = old.pointer("/spec/finalizers") {
+                new["spec"]["finalizers"] = finalizers.clone();
+            }
+        }
+        "Service" => {
+            for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                let missing = new.pointer(&format!("/spec/{field}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+                if let (true, Some(value)) = (missing, old.pointer(&format!("/spec/{field}"))) {
+                    new["spec"][field] = value.clone();
+                }
+            }
+            let old_ports = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+                for port in ports.iter_mut().filter(|p| p.get("nodePort").is_none_or(Value::is_null)) {
+                    let same = old_ports.iter().find(|o| o["port"] == port["port"] && o.get("nodePort").is_some_and(|n| !n.is_null()));
+                    if let Some(same) = same {
+                        port["nodePort"] = same["nodePort"].clone();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `new` equals the stored object but for the resourceVersion the store assigns.
+fn unchanged(new: &Value, stored: &Value) -> bool {
+    let (Some(a), Some(b)) = (new.as_object(), stored.as_object()) else { return false };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            if k != "metadata" {
+                return b.get(k) == Some(v);
+            }
+            let (Some(m1), Some(m2)) = (v.as_object(), b.get(k).and_then(Value::as_object)) else {
+                return false;
+            };
+            let strip = |m: &Map<String, Value>| -> Map<String, Value> {
+                m.iter().filter(|(k, _)| *k != "resourceVersion").map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            strip(m1) == strip(m2)
+        })
+}
+
 fn patch_pins_version(body: &PatchBody) -> bool {
     let value = match body {
         PatchBody::Merge(v) | PatchBody::Strategic(v) => v,
@@ -1101,15 +1151,10 @@ fn patch_pins_version(body: &PatchBody) -> bool {
 fn apply_error(resource: &Resource, name: &str, error: apply::ApplyError) -> ApiError {
     match error {
         apply::ApplyError::Conflicts(conflicts) => {
-            let mut e = ApiError::new(Reason::Conflict, apply::conflict_message(&conflicts));
-            e.name = Some(name.to_string());
-            if !resource.group.is_empty() {
-                e.group = Some(resource.group.to_string());
-            }
-            e.kind = Some(resource.plural.to_string());
-            e.causes = conflicts
+            let mut e = ApiError::new(Reason::Conflict, apply::conflict_message(&conflicts)).about(resource, name);
+            e.details_mut().causes = conflicts
                 .iter()
-                .map(|c| ("FieldManagerConflict".to_string(), format!("conflict with \"{}\"", c.manager), c.field.clone()))
+                .map(|c| ("FieldManagerConflict".to_string(), c.cause_message(), c.field.clone()))
                 .collect();
             e
         }

@@ -173,11 +173,10 @@ pub async fn serve(
                         _ = &mut deadline => return,
                         _ = tx.closed() => return,
                         _ = ticker.tick(), if bookmarks => {
-                            if let Some(revision) = events.progress() {
-                                if tx.send(Ok(framer.bookmark(revision, false))).await.is_err() {
+                            if let Some(revision) = events.progress()
+                                && tx.send(Ok(framer.bookmark(revision, false))).await.is_err() {
                                     return;
                                 }
-                            }
                         }
                         next = events.next() => {
                             let Some(next) = next else { return };

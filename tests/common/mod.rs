@@ -64,6 +64,11 @@ impl Server {
         Server { dir, child: Some(child), base, token, ca_pem }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
     }
@@ -159,8 +164,8 @@ impl Server {
     /// Stops the server and hands back its data dir.
     pub fn into_dir(mut self) -> tempfile::TempDir {
         self.kill();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
+        
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 }
 
