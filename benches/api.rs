@@ -118,13 +118,17 @@ async fn latency_under_load(server: &'static Server) -> (Duration, Duration) {
 async fn watch_latency(server: &'static Server) -> (Duration, Duration, usize) {
     const WATCHERS: usize = 100;
     const WRITES: usize = 200;
-    let acked: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> = Default::default();
+    let acked: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+        Default::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for _ in 0..WATCHERS {
         let client = server.http();
         let tx = tx.clone();
         let response = client
-            .get(format!("{}/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion=0", server.base))
+            .get(format!(
+                "{}/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion=0",
+                server.base
+            ))
             .bearer_auth(&server.token)
             .send()
             .await
@@ -138,9 +142,10 @@ async fn watch_latency(server: &'static Server) -> (Duration, Duration, usize) {
                 while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buffer.drain(..=pos).collect();
                     if let Ok(event) = serde_json::from_slice::<serde_json::Value>(&line)
-                        && let Some(name) = event["object"]["metadata"]["name"].as_str() {
-                            let _ = tx.send((name.to_string(), now));
-                        }
+                        && let Some(name) = event["object"]["metadata"]["name"].as_str()
+                    {
+                        let _ = tx.send((name.to_string(), now));
+                    }
                 }
             }
         });
@@ -164,11 +169,18 @@ async fn watch_latency(server: &'static Server) -> (Duration, Duration, usize) {
     }
     samples.sort();
     let delivered = samples.len();
-    (percentile(&samples, 50.0), percentile(&samples, 99.0), delivered)
+    (
+        percentile(&samples, 50.0),
+        percentile(&samples, 99.0),
+        delivered,
+    )
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let server: &'static Server = Box::leak(Box::new(Server::start()));
     let pid = server.pid();
     std::thread::sleep(Duration::from_secs(2));

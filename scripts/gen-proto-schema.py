@@ -4,15 +4,24 @@ skiff decodes (see src/api/protobuf.rs).
 
 The layout (field tags, names and types) is read from the prost-generated sources of the
 `k8s-pb` crate (Apache-2.0), which skiff does not depend on at run time. Only messages
-reachable from ROOTS below are emitted.
+reachable from ROOTS below and from the kinds registered in src/api/resources.rs are
+emitted.
 
-Rerun (from the repository root) after adding a root or moving to a newer k8s-pb:
+prost renames messages to UpperCamelCase (`HTTPGetAction` becomes `HttpGetAction`); the Go
+spelling, which is the proto name and the OpenAPI definition name, is restored from the type
+names of `k8s-openapi` (skiff's own dependency), else from the message's doc comment when
+its first word is the name in another case.
 
-    cargo fetch   # any crate that pulls k8s-pb into ~/.cargo/registry will do
-    python3 scripts/gen-proto-schema.py [PATH/TO/k8s-pb-X.Y.Z]
+Rerun (from the repository root) after adding a kind to src/api/resources.rs, adding a root
+or moving to a newer k8s-pb:
 
-Without an argument the newest k8s-pb-* under ~/.cargo/registry/src/*/ is used. The output
-is formatted with rustfmt when it is on PATH (CI checks formatting).
+    cargo fetch   # skiff's own k8s-openapi lands in ~/.cargo/registry
+    # k8s-pb is no dependency of skiff: fetch its source once through a scratch crate
+    cargo new -q /tmp/k8s-pb-src && (cd /tmp/k8s-pb-src && cargo add -q k8s-pb@0.9.0 && cargo fetch)
+    python3 scripts/gen-proto-schema.py [PATH/TO/k8s-pb-X.Y.Z [PATH/TO/k8s-openapi-X.Y.Z]]
+
+Without arguments the newest k8s-pb-* and k8s-openapi-* under ~/.cargo/registry/src/*/ are
+used. The output is formatted with rustfmt when it is on PATH (CI checks formatting).
 """
 
 import glob
@@ -53,7 +62,9 @@ ROOTS = [
     "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
 ]
 
-OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "api", "protobuf_schema.rs")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+OUTPUT = os.path.join(REPO, "src", "api", "protobuf_schema.rs")
+RESOURCES = os.path.join(REPO, "src", "api", "resources.rs")
 
 # prost scalar names -> the Kind variants of the generated table.
 SCALARS = {
@@ -73,12 +84,12 @@ ATTR_RE = re.compile(r"^\s*#\[prost\((.*)\)\]\s*$")
 FIELD_RE = re.compile(r"^\s*pub (?:r#)?(\w+):\s*(.*)$")
 
 
-def find_crate():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    candidates = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/k8s-pb-*"))
+def find_crate(name, arg):
+    if len(sys.argv) > arg:
+        return sys.argv[arg]
+    candidates = glob.glob(os.path.expanduser(f"~/.cargo/registry/src/*/{name}-[0-9]*"))
     if not candidates:
-        sys.exit("k8s-pb not found under ~/.cargo/registry/src; pass its path")
+        sys.exit(f"{name} not found under ~/.cargo/registry/src; pass its path")
 
     def version(path):
         return tuple(int(p) for p in re.findall(r"\d+", os.path.basename(path)))
@@ -183,6 +194,66 @@ def parse_file(path, module, messages):
         i += 1
 
 
+def go_names(openapi_crate):
+    """(package, lower-cased name) -> the Go spelling, from k8s-openapi's newest API version
+    module (src/v1_NN/api/core/v1/*.rs holds `pub struct HTTPGetAction`)."""
+    src = os.path.join(openapi_crate, "src")
+    versions = [d for d in os.listdir(src) if re.fullmatch(r"v\d+_\d+", d)]
+    if not versions:
+        sys.exit(f"no v1_NN module in {src}")
+    root = os.path.join(src, max(versions, key=lambda d: tuple(int(p) for p in d[1:].split("_"))))
+    names = {}
+    for path in glob.glob(os.path.join(root, "**", "*.rs"), recursive=True):
+        if os.path.basename(path) == "mod.rs":
+            continue
+        module = os.path.relpath(os.path.dirname(path), root).split(os.sep)
+        with open(path, encoding="utf-8") as f:
+            for struct in re.findall(r"^pub struct (\w+)", f.read(), re.M):
+                names[(package_of(module), struct.lower())] = struct
+    return names
+
+
+def doc_names(crate):
+    """(package, lower-cased name) -> the first word of a message's doc comment, when that word
+    is the message's name in another case."""
+    names = {}
+    src = os.path.join(crate, "src")
+    for path in glob.glob(os.path.join(src, "**", "mod.rs"), recursive=True):
+        rel = os.path.relpath(os.path.dirname(path), src)
+        module = [] if rel == "." else rel.split(os.sep)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for doc, struct in re.findall(r"((?:^///[^\n]*\n)+)(?:^#\[[^\n]*\n)*^pub struct (\w+) \{", text, re.M):
+            words = doc.split("\n")[0][3:].split()
+            if words and words[0].lower() == struct.lower():
+                names[(package_of(module), struct.lower())] = words[0]
+    return names
+
+
+def restore_case(messages, openapi_crate, crate):
+    """Renames prost's UpperCamelCase message names (and references) to the Go spelling."""
+    known = doc_names(crate)
+    known.update(go_names(openapi_crate))
+    renames = {}
+    for name in messages:
+        package, _, short = name.rpartition(".")
+        go = known.get((package, short.lower()))
+        if go and go != short:
+            renames[name] = f"{package}.{go}"
+
+    def fix(kind):
+        if kind[0] == "message":
+            return ("message", renames.get(kind[1], kind[1]))
+        if kind[0] == "map":
+            return ("map", fix(kind[1]), fix(kind[2]))
+        return kind
+
+    return {
+        renames.get(name, name): [(tag, field, fix(kind), repeated) for tag, field, kind, repeated in fields]
+        for name, fields in messages.items()
+    }
+
+
 def load(crate):
     messages = {}
     src = os.path.join(crate, "src")
@@ -193,8 +264,27 @@ def load(crate):
     return messages
 
 
+def served_kinds():
+    """Proto names of the kinds src/api/resources.rs registers: `resource!("apps", "v1",
+    "Deployment", ...)` is k8s.io.api.apps.v1.Deployment (the group's first label; `core` for
+    the core group)."""
+    with open(RESOURCES, encoding="utf-8") as f:
+        text = f.read()
+    out = []
+    for group, version, kind in re.findall(r'resource!\(\s*"([^"]*)",\s*"([^"]*)",\s*"([^"]*)"', text):
+        package = group.split(".")[0] if group else "core"
+        out.append(f"k8s.io.api.{package}.{version}.{kind}")
+    return out
+
+
 def closure(messages):
-    seen, stack = set(), list(ROOTS)
+    roots = list(ROOTS)
+    for name in served_kinds():
+        if name not in messages:
+            print(f"warning: served kind {name} has no protobuf message in k8s-pb", file=sys.stderr)
+        elif name not in roots:
+            roots.append(name)
+    seen, stack = set(), roots
     while stack:
         name = stack.pop()
         if name in seen:
@@ -217,12 +307,14 @@ def kind_expr(kind):
     return f"Map(&{kind_expr(kind[1])}, &{kind_expr(kind[2])})"
 
 
-def render(crate, names, messages):
+def render(crate, openapi_crate, names, messages):
     out = [
         "// @generated by scripts/gen-proto-schema.py from "
         + os.path.basename(os.path.normpath(crate))
-        + " (Apache-2.0). Do not edit by hand:",
-        "// rerun `python3 scripts/gen-proto-schema.py` instead.",
+        + " (Apache-2.0; message names spelled as in "
+        + os.path.basename(os.path.normpath(openapi_crate))
+        + ").",
+        "// Do not edit by hand: rerun `python3 scripts/gen-proto-schema.py` instead.",
         "",
         "//! The wire layout of the Kubernetes protobuf messages skiff decodes: for every message",
         "//! reachable from the served kinds, its fields' tags, snake_case names and value kinds.",
@@ -329,12 +421,13 @@ def render(crate, names, messages):
 
 
 def main():
-    crate = find_crate()
-    messages = load(crate)
+    crate = find_crate("k8s-pb", 1)
+    openapi_crate = find_crate("k8s-openapi", 2)
+    messages = restore_case(load(crate), openapi_crate, crate)
     names = closure(messages)
     # Rust's str ordering is byte ordering, as Python's is for ASCII.
     with open(OUTPUT, "w", encoding="utf-8") as f:
-        f.write(render(crate, names, messages))
+        f.write(render(crate, openapi_crate, names, messages))
     try:
         subprocess.run(["rustfmt", "--edition", "2024", OUTPUT], check=True)
     except FileNotFoundError:

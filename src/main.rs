@@ -19,6 +19,27 @@ struct Cli {
 enum Command {
     /// Run the API server (and its controllers) on this machine.
     Serve(ServeArgs),
+    /// Create or update objects from manifests (server-side apply).
+    Apply {
+        #[command(flatten)]
+        client: skiff::cli::ClientArgs,
+        #[command(flatten)]
+        args: skiff::cli::ApplyArgs,
+    },
+    /// Show resources, with the server's columns.
+    Get {
+        #[command(flatten)]
+        client: skiff::cli::ClientArgs,
+        #[command(flatten)]
+        args: skiff::cli::GetArgs,
+    },
+    /// Delete resources.
+    Delete {
+        #[command(flatten)]
+        client: skiff::cli::ClientArgs,
+        #[command(flatten)]
+        args: skiff::cli::DeleteArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -57,9 +78,23 @@ fn main() -> anyhow::Result<()> {
                     data_dir: args.data_dir,
                     listen: args.listen,
                     datastore: args.datastore,
-                    compaction_interval: Duration::from_secs(args.compaction_interval_seconds.max(1)),
+                    compaction_interval: Duration::from_secs(
+                        args.compaction_interval_seconds.max(1),
+                    ),
                 };
                 skiff::server::serve(config).await.context("skiff serve")
+            }
+            Command::Apply { client, args } => {
+                let result = skiff::cli::apply(&client, &args).await;
+                std::process::exit(skiff::cli::report(&result))
+            }
+            Command::Get { client, args } => {
+                let result = skiff::cli::get(&client, &args).await;
+                std::process::exit(skiff::cli::report(&result))
+            }
+            Command::Delete { client, args } => {
+                let result = skiff::cli::delete(&client, &args).await;
+                std::process::exit(skiff::cli::report(&result))
             }
         }
     })

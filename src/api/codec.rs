@@ -5,9 +5,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::{ApiError, Reason};
+use super::protobuf;
 
 /// The largest request body accepted (Kubernetes' default is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -20,7 +21,9 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
             Reason::RequestEntityTooLarge,
             format!("the request body is larger than the limit of {MAX_BODY} bytes"),
         )),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body failed: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body failed: {e}"
+        ))),
     }
 }
 
@@ -29,19 +32,31 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
-/// Decodes a JSON or YAML body (by content type; YAML when it says so or when JSON fails and
-/// no type was given). An empty body is an error.
-pub fn decode(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
+/// Decodes a JSON, YAML or Kubernetes protobuf body (by content type; YAML when it says so or
+/// when JSON fails and no type was given). An empty body is an error. `schemas` (the OpenAPI
+/// `components.schemas`) names the fields of protobuf bodies.
+pub fn decode(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    schemas: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let ct = content_type(headers);
     if ct.contains("protobuf") {
-        return Err(ApiError::new(
-            Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"),
-        ));
+        return protobuf::decode(bytes, schemas).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the request body is not valid Kubernetes protobuf: {e}"
+            ))
+        });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
@@ -71,12 +86,18 @@ pub fn decode_yaml_stream(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
     use serde::Deserialize;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_slice(bytes).enumerate() {
-        let value = Value::deserialize(doc)
-            .map_err(|e| ApiError::bad_request(format!("document {}: not valid YAML: {e}", i + 1)))?;
+        let value = Value::deserialize(doc).map_err(|e| {
+            ApiError::bad_request(format!("document {}: not valid YAML: {e}", i + 1))
+        })?;
         match value {
             Value::Null => {}
             Value::Object(ref o) if o.get("kind").and_then(Value::as_str) == Some("List") => {
-                out.extend(o.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+                out.extend(
+                    o.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
             }
             v => out.push(v),
         }
@@ -163,28 +184,62 @@ mod tests {
 
     #[test]
     fn kubectl_table_accept_is_recognised() {
-        let h = headers(&[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")]);
+        let h = headers(&[(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+        )]);
         assert_eq!(accept(&h), Accept::Table);
-        let h = headers(&[("accept", "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json")]);
+        let h = headers(&[(
+            "accept",
+            "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json",
+        )]);
         assert_eq!(accept(&h), Accept::Json);
-        assert_eq!(accept(&headers(&[("accept", "application/yaml")])), Accept::Yaml);
+        assert_eq!(
+            accept(&headers(&[("accept", "application/yaml")])),
+            Accept::Yaml
+        );
     }
 
     #[test]
     fn bodies_decode_as_json_or_yaml() {
+        let none = Map::new();
         let json = headers(&[("content-type", "application/json")]);
-        assert_eq!(decode(&json, br#"{"a":1}"#).unwrap()["a"], 1);
-        assert_eq!(decode(&json, b"a: 1").unwrap_err().reason, Reason::BadRequest);
+        assert_eq!(decode(&json, br#"{"a":1}"#, &none).unwrap()["a"], 1);
+        assert_eq!(
+            decode(&json, b"a: 1", &none).unwrap_err().reason,
+            Reason::BadRequest
+        );
         let yaml = headers(&[("content-type", "application/yaml")]);
-        assert_eq!(decode(&yaml, b"a: 1").unwrap()["a"], 1);
-        assert_eq!(decode(&HeaderMap::new(), b"a: [1").unwrap_err().reason, Reason::BadRequest);
+        assert_eq!(decode(&yaml, b"a: 1", &none).unwrap()["a"], 1);
+        assert_eq!(
+            decode(&HeaderMap::new(), b"a: [1", &none)
+                .unwrap_err()
+                .reason,
+            Reason::BadRequest
+        );
+    }
+
+    #[test]
+    fn protobuf_bodies_decode_or_answer_bad_request() {
+        let none = Map::new();
         let proto = headers(&[("content-type", "application/vnd.kubernetes.protobuf")]);
-        assert_eq!(decode(&proto, b"x").unwrap_err().reason, Reason::UnsupportedMediaType);
+        assert_eq!(
+            decode(&proto, b"x", &none).unwrap_err().reason,
+            Reason::BadRequest
+        );
+        // k8s\0, Unknown{typeMeta{apiVersion "v1", kind "Namespace"}, raw: Namespace{metadata{name "a"}}}
+        let body = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x05\x0a\x03\x0a\x01a";
+        let ns = decode(&proto, body, &none).unwrap();
+        assert_eq!(
+            ns,
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}})
+        );
     }
 
     #[test]
     fn yaml_streams_split_and_skip_empty_documents() {
-        let docs = decode_yaml_stream(b"---\na: 1\n---\n---\nkind: List\nitems: [{b: 2}]\n").unwrap();
+        let docs =
+            decode_yaml_stream(b"---\na: 1\n---\n---\nkind: List\nitems: [{b: 2}]\n").unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["b"], 2);
         assert!(decode_yaml_stream(b"a: [").is_err());

@@ -26,7 +26,10 @@ fn subresource(resource: &Resource, sub: &str) -> (Value, Vec<&'static str>) {
             json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
             vec!["get", "patch", "update"],
         ),
-        "log" => (json!({"group": "", "version": "v1", "kind": "Pod"}), vec!["get"]),
+        "log" => (
+            json!({"group": "", "version": "v1", "kind": "Pod"}),
+            vec!["get"],
+        ),
         "binding" => (
             json!({"group": "", "version": "v1", "kind": "Binding"}),
             vec!["create"],
@@ -200,7 +203,14 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        for n in ["pods", "pods/status", "pods/log", "pods/binding", "namespaces", "namespaces/finalize"] {
+        for n in [
+            "pods",
+            "pods/status",
+            "pods/log",
+            "pods/binding",
+            "namespaces",
+            "namespaces/finalize",
+        ] {
             assert!(names.contains(&n), "{n}");
         }
         assert!(resource_list("nope", "v1").is_none());
@@ -222,7 +232,12 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(deploy["shortNames"], json!(["deploy"]));
-        let scale = deploy["subresources"].as_array().unwrap().iter().find(|s| s["subresource"] == "scale").unwrap();
+        let scale = deploy["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == "scale")
+            .unwrap();
         assert_eq!(scale["responseKind"]["group"], "autoscaling");
     }
 

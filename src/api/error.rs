@@ -326,6 +326,9 @@ mod tests {
         let pods = by_plural("", "v1", "pods").unwrap();
         let e = ApiError::stale(pods, "x");
         assert_eq!(e.reason.code(), StatusCode::CONFLICT);
-        assert!(e.message.starts_with("Operation cannot be fulfilled on pods \"x\""));
+        assert!(
+            e.message
+                .starts_with("Operation cannot be fulfilled on pods \"x\"")
+        );
     }
 }

@@ -69,9 +69,7 @@ pub fn parse_path(path: &str) -> Option<Target> {
             resource: resource(plural)?,
             namespace: None,
         }),
-        ["namespaces", ns, plural, tail @ ..]
-            if resource(plural).is_some_and(|r| r.namespaced) =>
-        {
+        ["namespaces", ns, plural, tail @ ..] if resource(plural).is_some_and(|r| r.namespaced) => {
             let r = resource(plural)?;
             match tail {
                 [] => Some(Target::Collection {
@@ -120,7 +118,9 @@ fn write_options(params: &Params, headers: &HeaderMap) -> Result<WriteOptions, A
     };
     let field_manager = match params.get("fieldManager") {
         Some(m) if m.len() > 128 => {
-            return Err(ApiError::bad_request("fieldManager must be at most 128 characters"));
+            return Err(ApiError::bad_request(
+                "fieldManager must be at most 128 characters",
+            ));
         }
         Some(m) if !m.is_empty() => m.clone(),
         _ => headers
@@ -133,15 +133,30 @@ fn write_options(params: &Params, headers: &HeaderMap) -> Result<WriteOptions, A
     Ok(WriteOptions {
         dry_run,
         field_manager,
-        field_validation: FieldValidation::parse(params.get("fieldValidation").map(String::as_str))?,
+        field_validation: FieldValidation::parse(
+            params.get("fieldValidation").map(String::as_str),
+        )?,
     })
 }
 
-fn selectors(resource: &Resource, params: &Params) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let labels = LabelSelector::parse(params.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(params.get("fieldSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+fn selectors(
+    resource: &Resource,
+    params: &Params,
+) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = LabelSelector::parse(
+        params
+            .get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        params
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     for path in fields.paths() {
         if !resource.supports_field(path) {
             return Err(ApiError::bad_request(format!(
@@ -178,12 +193,21 @@ async fn route(
     let accept = codec::accept(headers);
     // Discovery roots.
     match path.trim_end_matches('/') {
-        "/api" => return Ok(discovery_response(headers, true, discovery::core_versions(&state.server_address))),
+        "/api" => {
+            return Ok(discovery_response(
+                headers,
+                true,
+                discovery::core_versions(&state.server_address),
+            ));
+        }
         "/apis" => return Ok(discovery_response(headers, false, discovery::group_list())),
         _ => {}
     }
     let target = parse_path(path).ok_or_else(|| {
-        ApiError::new(Reason::NotFound, "the server could not find the requested resource")
+        ApiError::new(
+            Reason::NotFound,
+            "the server could not find the requested resource",
+        )
     })?;
     let objects = &state.objects;
     match target {
@@ -194,7 +218,10 @@ async fn route(
             let list = discovery::resource_list(&group, &version).expect("checked by parse_path");
             Ok(codec::respond(StatusCode::OK, &list, Accept::Json, &[]))
         }
-        Target::Collection { resource, namespace } => {
+        Target::Collection {
+            resource,
+            namespace,
+        } => {
             let ns = namespace.as_deref();
             match *method {
                 Method::GET if truthy(&params, "watch") => {
@@ -204,14 +231,20 @@ async fn route(
                 Method::POST => {
                     let ns = namespace_for_write(resource, ns)?;
                     let bytes = codec::read_body(body).await?;
-                    let value = codec::decode(headers, &bytes)?;
+                    let value = codec::decode(headers, &bytes, objects.openapi().schemas())?;
                     let opts = write_options(&params, headers)?;
                     let written = objects.create(resource, &ns, value, &opts).await?;
-                    Ok(codec::respond(StatusCode::CREATED, &written.object, accept, &written.warnings))
+                    Ok(codec::respond(
+                        StatusCode::CREATED,
+                        &written.object,
+                        accept,
+                        &written.warnings,
+                    ))
                 }
                 Method::DELETE => {
                     let bytes = codec::read_body(body).await?;
-                    let options = delete_options(headers, &bytes, &params)?;
+                    let options =
+                        delete_options(headers, &bytes, &params, objects.openapi().schemas())?;
                     delete_collection(state, resource, ns, &params, &options, accept).await
                 }
                 _ => Err(method_not_allowed()),
@@ -237,46 +270,78 @@ async fn route(
                     let scale = objects.get_scale(resource, &namespace, &name).await?;
                     Ok(codec::respond(StatusCode::OK, &scale, accept, &[]))
                 }
-                (Method::GET, Some("log")) => logs(state, resource, &namespace, &name, &params).await,
+                (Method::GET, Some("log")) => {
+                    logs(state, resource, &namespace, &name, &params).await
+                }
                 (Method::PUT, Some("scale")) => {
                     let bytes = codec::read_body(body).await?;
-                    let value = codec::decode(headers, &bytes)?;
+                    let value = codec::decode(headers, &bytes, objects.openapi().schemas())?;
                     let opts = write_options(&params, headers)?;
-                    let scale = objects.update_scale(resource, &namespace, &name, value, &opts).await?;
+                    let scale = objects
+                        .update_scale(resource, &namespace, &name, value, &opts)
+                        .await?;
                     Ok(codec::respond(StatusCode::OK, &scale, accept, &[]))
                 }
                 (Method::PUT, sub @ (None | Some("status") | Some("finalize"))) => {
                     let bytes = codec::read_body(body).await?;
-                    let value = codec::decode(headers, &bytes)?;
+                    let value = codec::decode(headers, &bytes, objects.openapi().schemas())?;
                     let opts = write_options(&params, headers)?;
-                    let written = objects.update(resource, &namespace, &name, value, sub, &opts).await?;
-                    Ok(codec::respond(StatusCode::OK, &written.object, accept, &written.warnings))
+                    let written = objects
+                        .update(resource, &namespace, &name, value, sub, &opts)
+                        .await?;
+                    Ok(codec::respond(
+                        StatusCode::OK,
+                        &written.object,
+                        accept,
+                        &written.warnings,
+                    ))
                 }
                 (Method::PATCH, sub @ (None | Some("status") | Some("scale"))) => {
                     let bytes = codec::read_body(body).await?;
                     let opts = write_options(&params, headers)?;
                     let patch = patch_body(headers, &bytes, &params)?;
-                    if matches!(patch, PatchBody::Apply(..)) && params.get("fieldManager").is_none_or(String::is_empty) {
+                    if matches!(patch, PatchBody::Apply(..))
+                        && params.get("fieldManager").is_none_or(String::is_empty)
+                    {
                         return Err(ApiError::bad_request(
                             "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
                         ));
                     }
-                    let written = objects.patch(resource, &namespace, &name, patch, sub, &opts).await?;
-                    Ok(codec::respond(StatusCode::OK, &written.object, accept, &written.warnings))
+                    let written = objects
+                        .patch(resource, &namespace, &name, patch, sub, &opts)
+                        .await?;
+                    Ok(codec::respond(
+                        StatusCode::OK,
+                        &written.object,
+                        accept,
+                        &written.warnings,
+                    ))
                 }
                 (Method::POST, Some("binding")) => {
                     let bytes = codec::read_body(body).await?;
-                    let value = codec::decode(headers, &bytes)?;
+                    let value = codec::decode(headers, &bytes, objects.openapi().schemas())?;
                     let opts = write_options(&params, headers)?;
                     objects.bind(&namespace, &name, &value, &opts).await?;
                     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-                    Ok(codec::respond(StatusCode::CREATED, &status, Accept::Json, &[]))
+                    Ok(codec::respond(
+                        StatusCode::CREATED,
+                        &status,
+                        Accept::Json,
+                        &[],
+                    ))
                 }
                 (Method::DELETE, None) => {
                     let bytes = codec::read_body(body).await?;
-                    let options = delete_options(headers, &bytes, &params)?;
-                    let deleted = objects.delete(resource, &namespace, &name, &options).await?;
-                    let code = if deleted.gone { StatusCode::OK } else { StatusCode::ACCEPTED };
+                    let options =
+                        delete_options(headers, &bytes, &params, objects.openapi().schemas())?;
+                    let deleted = objects
+                        .delete(resource, &namespace, &name, &options)
+                        .await?;
+                    let code = if deleted.gone {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::ACCEPTED
+                    };
                     Ok(codec::respond(code, &deleted.object, accept, &[]))
                 }
                 _ => Err(method_not_allowed()),
@@ -297,7 +362,10 @@ fn namespace_for_write(resource: &Resource, ns: Option<&str>) -> Result<String, 
         (true, Some(ns)) => Ok(ns.to_string()),
         (true, None) => Err(ApiError::new(
             Reason::MethodNotAllowed,
-            format!("{} must be created in a namespace: POST to /api(s)/.../namespaces/NAMESPACE/{}", resource.plural, resource.plural),
+            format!(
+                "{} must be created in a namespace: POST to /api(s)/.../namespaces/NAMESPACE/{}",
+                resource.plural, resource.plural
+            ),
         )),
         (false, _) => Ok(String::new()),
     }
@@ -305,7 +373,8 @@ fn namespace_for_write(resource: &Resource, ns: Option<&str>) -> Result<String, 
 
 fn discovery_response(headers: &HeaderMap, core: bool, plain: Value) -> Response {
     if discovery::wants_aggregated(headers) {
-        let mut response = (StatusCode::OK, discovery::aggregated(core).to_string()).into_response();
+        let mut response =
+            (StatusCode::OK, discovery::aggregated(core).to_string()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
@@ -318,9 +387,23 @@ fn discovery_response(headers: &HeaderMap, core: bool, plain: Value) -> Response
 /// One object, as JSON/YAML or as a one-row Table.
 fn one(resource: &Resource, object: &Value, accept: Accept, params: &Params) -> Response {
     if accept == Accept::Table {
-        let rv = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
-        let include = params.get("includeObject").map(String::as_str).unwrap_or("Metadata");
-        let t = table::table(resource.group, resource.kind, std::slice::from_ref(object), rv, None, include, Utc::now());
+        let rv = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let include = params
+            .get("includeObject")
+            .map(String::as_str)
+            .unwrap_or("Metadata");
+        let t = table::table(
+            resource.group,
+            resource.kind,
+            std::slice::from_ref(object),
+            rv,
+            None,
+            include,
+            Utc::now(),
+        );
         return codec::respond(StatusCode::OK, &t, Accept::Json, &[]);
     }
     codec::respond(StatusCode::OK, object, accept, &[])
@@ -345,13 +428,30 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(resource, params)?;
     let limit = parse_limit(params)?;
-    let token = params.get("continue").map(String::as_str).filter(|s| !s.is_empty());
-    let listed = state.objects.list(resource, namespace, &labels, &fields, limit, token).await?;
+    let token = params
+        .get("continue")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let listed = state
+        .objects
+        .list(resource, namespace, &labels, &fields, limit, token)
+        .await?;
     let rv = listed.revision.to_string();
     if accept == Accept::Table {
-        let include = params.get("includeObject").map(String::as_str).unwrap_or("Metadata");
+        let include = params
+            .get("includeObject")
+            .map(String::as_str)
+            .unwrap_or("Metadata");
         let objects: Vec<Value> = listed.items.iter().map(|o| o.as_ref().clone()).collect();
-        let t = table::table(resource.group, resource.kind, &objects, &rv, listed.continue_token.as_deref(), include, Utc::now());
+        let t = table::table(
+            resource.group,
+            resource.kind,
+            &objects,
+            &rv,
+            listed.continue_token.as_deref(),
+            include,
+            Utc::now(),
+        );
         return Ok(codec::respond(StatusCode::OK, &t, Accept::Json, &[]));
     }
     let mut metadata = json!({"resourceVersion": rv});
@@ -376,10 +476,16 @@ async fn delete_collection(
     accept: Accept,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(resource, params)?;
-    let listed = state.objects.list(resource, namespace, &labels, &fields, None, None).await?;
+    let listed = state
+        .objects
+        .list(resource, namespace, &labels, &fields, None, None)
+        .await?;
     let mut items = Vec::new();
     for object in listed.items {
-        let ns = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let ns = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let name = super::objects::name_of(&object);
         match state.objects.delete(resource, ns, name, options).await {
             Ok(deleted) => items.push(deleted.object),
@@ -396,11 +502,16 @@ async fn delete_collection(
     Ok(codec::respond(StatusCode::OK, &body, accept, &[]))
 }
 
-fn delete_options(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    params: &Params,
+    schemas: &serde_json::Map<String, Value>,
+) -> Result<DeleteOptions, ApiError> {
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        codec::decode(headers, bytes)?
+        codec::decode(headers, bytes, schemas)?
     };
     let field = |name: &str| -> Option<Value> {
         params
@@ -419,18 +530,30 @@ fn delete_options(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<
         Some(other) => {
             return Err(ApiError::new(
                 Reason::Invalid,
-                format!("propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""),
+                format!(
+                    "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                ),
             ));
         }
     };
     let grace_period = match field("gracePeriodSeconds") {
         None => None,
         Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => Some(s.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {s:?}")))?),
-        Some(other) => return Err(ApiError::bad_request(format!("invalid gracePeriodSeconds {other}"))),
+        Some(Value::String(s)) => Some(
+            s.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {s:?}")))?,
+        ),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid gracePeriodSeconds {other}"
+            )));
+        }
     };
     if grace_period.is_some_and(|g| g < 0) {
-        return Err(ApiError::new(Reason::Invalid, "gracePeriodSeconds: Invalid value: must be >= 0"));
+        return Err(ApiError::new(
+            Reason::Invalid,
+            "gracePeriodSeconds: Invalid value: must be >= 0",
+        ));
     }
     let dry_run = match field("dryRun") {
         None => false,
@@ -441,7 +564,10 @@ fn delete_options(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<
     Ok(DeleteOptions {
         propagation,
         grace_period,
-        uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+        uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
         resource_version: body
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -453,7 +579,8 @@ fn delete_options(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<
 fn patch_body(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<PatchBody, ApiError> {
     let ct = codec::content_type(headers);
     let json = |bytes: &[u8]| -> Result<Value, ApiError> {
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))
     };
     match ct.as_str() {
         "application/json-patch+json" => Ok(PatchBody::Json(bytes.to_vec())),
@@ -465,7 +592,9 @@ fn patch_body(headers: &HeaderMap, bytes: &[u8], params: &Params) -> Result<Patc
         }
         other => Err(ApiError::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+            ),
         )),
     }
 }
@@ -493,7 +622,9 @@ async fn logs(
                 .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
                 .unwrap_or_default();
             if !containers.contains(&c.as_str()) && !init.contains(&c.as_str()) {
-                return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}")));
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
             }
             c.clone()
         }
@@ -505,9 +636,15 @@ async fn logs(
             )));
         }
     };
-    let node = pod.object.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
+    let node = pod
+        .object
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if node.is_empty() {
-        return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")));
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
     }
     Err(ApiError::bad_request(format!(
         "container \"{container}\" in pod \"{name}\" is waiting to start: no node agent is running on node \"{node}\""
@@ -520,27 +657,73 @@ mod tests {
 
     fn object(path: &str) -> (String, String, String, Option<String>) {
         match parse_path(path).unwrap() {
-            Target::Object { resource, namespace, name, subresource } => {
-                (resource.plural.to_string(), namespace, name, subresource)
-            }
+            Target::Object {
+                resource,
+                namespace,
+                name,
+                subresource,
+            } => (resource.plural.to_string(), namespace, name, subresource),
             other => panic!("{path}: {other:?}"),
         }
     }
 
     #[test]
     fn paths_parse_like_kubernetes() {
-        assert_eq!(object("/api/v1/namespaces/default/pods/x"), ("pods".into(), "default".into(), "x".into(), None));
-        assert_eq!(object("/api/v1/namespaces/default/pods/x/status").3.as_deref(), Some("status"));
-        assert_eq!(object("/api/v1/namespaces/kube-system"), ("namespaces".into(), "".into(), "kube-system".into(), None));
-        assert_eq!(object("/api/v1/namespaces/x/finalize").3.as_deref(), Some("finalize"));
-        assert_eq!(object("/apis/apps/v1/namespaces/d/deployments/web/scale").3.as_deref(), Some("scale"));
+        assert_eq!(
+            object("/api/v1/namespaces/default/pods/x"),
+            ("pods".into(), "default".into(), "x".into(), None)
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/default/pods/x/status")
+                .3
+                .as_deref(),
+            Some("status")
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/kube-system"),
+            ("namespaces".into(), "".into(), "kube-system".into(), None)
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/x/finalize").3.as_deref(),
+            Some("finalize")
+        );
+        assert_eq!(
+            object("/apis/apps/v1/namespaces/d/deployments/web/scale")
+                .3
+                .as_deref(),
+            Some("scale")
+        );
         assert_eq!(object("/api/v1/nodes/n1/status").0, "nodes");
-        assert!(matches!(parse_path("/api/v1/pods"), Some(Target::Collection { namespace: None, .. })));
-        assert!(matches!(parse_path("/api/v1/namespaces"), Some(Target::Collection { namespace: None, .. })));
-        assert!(matches!(parse_path("/apis/batch/v1/namespaces/a/jobs"), Some(Target::Collection { namespace: Some(_), .. })));
-        assert!(matches!(parse_path("/apis/apps/v1"), Some(Target::GroupVersion { .. })));
+        assert!(matches!(
+            parse_path("/api/v1/pods"),
+            Some(Target::Collection {
+                namespace: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_path("/api/v1/namespaces"),
+            Some(Target::Collection {
+                namespace: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_path("/apis/batch/v1/namespaces/a/jobs"),
+            Some(Target::Collection {
+                namespace: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_path("/apis/apps/v1"),
+            Some(Target::GroupVersion { .. })
+        ));
         assert!(parse_path("/apis/apps/v2/deployments").is_none());
         assert!(parse_path("/api/v1/namespaces/a/pods/x/bogus").is_none());
-        assert!(parse_path("/api/v1/pods/x").is_none(), "namespaced objects need a namespace");
+        assert!(
+            parse_path("/api/v1/pods/x").is_none(),
+            "namespaced objects need a namespace"
+        );
     }
 }

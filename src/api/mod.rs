@@ -10,6 +10,8 @@ pub mod handlers;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
+pub mod protobuf_schema;
 pub mod resources;
 pub mod selector;
 pub mod table;
@@ -51,7 +53,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -59,7 +65,9 @@ async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
+        Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => {
+            next.run(request).await
+        }
         None if is_public(request.uri().path()) => next.run(request).await,
         _ => ApiError::new(Reason::Unauthorized, "Unauthorized").into_response(),
     }
@@ -68,7 +76,10 @@ async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next
 /// Builds the router for the API server.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/version", get(|| async { axum::Json(discovery::version()) }))
+        .route(
+            "/version",
+            get(|| async { axum::Json(discovery::version()) }),
+        )
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
@@ -80,7 +91,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/apis", any(handlers::dispatch))
         .route("/apis/{*rest}", any(handlers::dispatch))
         .fallback(|| async {
-            ApiError::new(Reason::NotFound, "the server could not find the requested resource")
+            ApiError::new(
+                Reason::NotFound,
+                "the server could not find the requested resource",
+            )
         })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -91,10 +105,18 @@ async fn ok() -> &'static str {
 }
 
 async fn openapi_root(State(state): State<Arc<AppState>>) -> Response {
-    codec::respond(StatusCode::OK, state.objects.openapi().root(), Accept::Json, &[])
+    codec::respond(
+        StatusCode::OK,
+        state.objects.openapi().root(),
+        Accept::Json,
+        &[],
+    )
 }
 
-async fn openapi_group_version(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> Response {
+async fn openapi_group_version(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+) -> Response {
     match state.objects.openapi().group_version(&path) {
         Some((doc, hash)) => {
             let mut response = codec::respond(StatusCode::OK, doc, Accept::Json, &[]);
@@ -103,7 +125,8 @@ async fn openapi_group_version(State(state): State<Arc<AppState>>, Path(path): P
             }
             response
         }
-        None => ApiError::new(Reason::NotFound, format!("no OpenAPI document for {path}")).into_response(),
+        None => ApiError::new(Reason::NotFound, format!("no OpenAPI document for {path}"))
+            .into_response(),
     }
 }
 
@@ -122,7 +145,12 @@ async fn apply_stream(
     }
 }
 
-async fn apply_documents(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn apply_documents(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let params: std::collections::HashMap<String, String> = uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -139,10 +167,15 @@ async fn apply_documents(state: &AppState, uri: &Uri, headers: &HeaderMap, body:
             .filter(|m| !m.is_empty())
             .cloned()
             .unwrap_or_else(|| "skiff-apply".to_string()),
-        field_validation: objects::FieldValidation::parse(params.get("fieldValidation").map(String::as_str))?,
+        field_validation: objects::FieldValidation::parse(
+            params.get("fieldValidation").map(String::as_str),
+        )?,
     };
     let force = params.get("force").is_some_and(|v| v == "true");
-    let default_ns = params.get("namespace").cloned().unwrap_or_else(|| "default".to_string());
+    let default_ns = params
+        .get("namespace")
+        .cloned()
+        .unwrap_or_else(|| "default".to_string());
     let mut results = Vec::new();
     let mut first_failure: Option<StatusCode> = None;
     for doc in documents {
@@ -189,7 +222,9 @@ async fn apply_one(
     let api_version = doc["apiVersion"].as_str().unwrap_or_default();
     let kind = doc["kind"].as_str().unwrap_or_default();
     if api_version.is_empty() || kind.is_empty() {
-        return Err(ApiError::bad_request("every document needs apiVersion and kind"));
+        return Err(ApiError::bad_request(
+            "every document needs apiVersion and kind",
+        ));
     }
     let resource = resources::by_kind(api_version, kind).ok_or_else(|| {
         ApiError::new(
@@ -201,7 +236,9 @@ async fn apply_one(
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad_request(format!("{kind}: metadata.name is required for apply")))?
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("{kind}: metadata.name is required for apply"))
+        })?
         .to_string();
     let namespace = if resource.namespaced {
         doc.pointer("/metadata/namespace")
@@ -219,7 +256,14 @@ async fn apply_one(
     };
     let written = state
         .objects
-        .patch(resource, &namespace, &name, PatchBody::Apply(doc, force), None, opts)
+        .patch(
+            resource,
+            &namespace,
+            &name,
+            PatchBody::Apply(doc, force),
+            None,
+            opts,
+        )
         .await?;
     let after = written
         .object

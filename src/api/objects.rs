@@ -168,7 +168,9 @@ fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
     }
-    object["metadata"].as_object_mut().expect("metadata is an object")
+    object["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object")
 }
 
 /// The object's name.
@@ -179,7 +181,11 @@ pub fn name_of(object: &Value) -> &str {
 fn finalizers(object: &Value) -> Vec<String> {
     meta(object)["finalizers"]
         .as_array()
-        .map(|f| f.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -198,7 +204,12 @@ fn tracks_generation(resource: &Resource) -> bool {
     resource.has_status()
         && !matches!(
             resource.kind,
-            "Namespace" | "Node" | "Service" | "PersistentVolumeClaim"
+            "Namespace"
+                | "Node"
+                | "Service"
+                | "PersistentVolumeClaim"
+                | "PersistentVolume"
+                | "ResourceQuota"
         )
 }
 
@@ -337,7 +348,12 @@ impl Objects {
                 .then_some((after_ns.as_str(), after_name.as_str()));
             let page = self
                 .store
-                .list(&resource.store_key(), namespace, after, want.map(|w| w.max(64)))
+                .list(
+                    &resource.store_key(),
+                    namespace,
+                    after,
+                    want.map(|w| w.max(64)),
+                )
                 .await?;
             let revision = *revision.get_or_insert(page.revision);
             let mut last = None;
@@ -351,9 +367,13 @@ impl Objects {
                 }
             }
             let full = limit.is_some_and(|l| items.len() >= l);
-            let exhausted = !page.more && last.is_none_or(|l| std::ptr::eq(l, page.items.last().unwrap()));
+            let exhausted =
+                !page.more && last.is_none_or(|l| std::ptr::eq(l, page.items.last().unwrap()));
             if let Some(last) = last {
-                after_ns = meta(&last.object)["namespace"].as_str().unwrap_or_default().to_string();
+                after_ns = meta(&last.object)["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 after_name = name_of(&last.object).to_string();
             }
             if full || exhausted {
@@ -465,7 +485,10 @@ impl Objects {
             .get(&Self::key(namespaces, "", namespace))
             .await?
             .ok_or_else(|| ApiError::not_found(namespaces, namespace))?;
-        if meta(&ns.object).get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        if meta(&ns.object)
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+        {
             return Err(ApiError::forbidden(format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
             )));
@@ -481,7 +504,8 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        self.create_inner(resource, namespace, body, opts, true).await
+        self.create_inner(resource, namespace, body, opts, true)
+            .await
     }
 
     async fn create_inner(
@@ -492,19 +516,27 @@ impl Objects {
         opts: &WriteOptions,
         record_fields: bool,
     ) -> Result<Written, ApiError> {
-        let (mut object, warnings) = self.decode(resource, namespace, None, body, opts.field_validation)?;
+        let (mut object, warnings) =
+            self.decode(resource, namespace, None, body, opts.field_validation)?;
         let now = Utc::now();
         {
             let meta = meta_mut(&mut object);
-            let has_name = meta.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-            if !has_name
-                && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
-                    let generated = generate_name(prefix);
-                    meta.insert("name".into(), json!(generated));
-                }
+            let has_name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if !has_name && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+                let generated = generate_name(prefix);
+                meta.insert("name".into(), json!(generated));
+            }
             meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             meta.insert("creationTimestamp".into(), json!(timestamp(now)));
-            for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for field in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 meta.remove(field);
             }
             if tracks_generation(resource) {
@@ -513,43 +545,74 @@ impl Objects {
                 meta.remove("generation");
             }
         }
-        if resource.has_status() && resource.kind != "Namespace" && resource.kind != "Node"
-            && let Some(o) = object.as_object_mut() {
-                o.remove("status");
-            }
+        if resource.has_status()
+            && resource.kind != "Namespace"
+            && resource.kind != "Node"
+            && let Some(o) = object.as_object_mut()
+        {
+            o.remove("status");
+        }
         defaults::apply_defaults(resource.group, resource.kind, &mut object);
         self.prepare_create(resource, &mut object).await?;
         let name = name_of(&object).to_string();
-        let errors = validation::validate(resource.group, resource.kind, resource.namespaced, &object, None);
+        let errors = validation::validate(
+            resource.group,
+            resource.kind,
+            resource.namespaced,
+            &object,
+            None,
+        );
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, &name, &errors));
         }
         self.check_namespace(resource, namespace).await?;
         if record_fields {
             let root = self.root(resource);
-            apply::record_update(None, &mut object, &opts.field_manager, None, self.openapi.schemas(), &root, &timestamp(now));
+            apply::record_update(
+                None,
+                &mut object,
+                &opts.field_manager,
+                None,
+                self.openapi.schemas(),
+                &root,
+                &timestamp(now),
+            );
         }
         if opts.dry_run {
-            return Ok(Written { object: Arc::new(object), warnings });
+            return Ok(Written {
+                object: Arc::new(object),
+                warnings,
+            });
         }
         let stored = self
             .store
             .create(Self::key(resource, namespace, &name), object)
             .await
             .map_err(|e| ApiError::from_store(e, resource, &name))?;
-        Ok(Written { object: stored.object, warnings })
+        Ok(Written {
+            object: stored.object,
+            warnings,
+        })
     }
 
     /// Kind-specific work on create: pod status, service cluster IPs.
-    async fn prepare_create(&self, resource: &Resource, object: &mut Value) -> Result<(), ApiError> {
+    async fn prepare_create(
+        &self,
+        resource: &Resource,
+        object: &mut Value,
+    ) -> Result<(), ApiError> {
         match resource.kind {
             "Pod" => {
                 let qos = qos_class(object);
                 object["status"] = json!({"phase": "Pending", "qosClass": qos});
             }
             "Service" => {
-                let wants_ip = object.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName")
-                    && object.pointer("/spec/clusterIP").and_then(Value::as_str).is_none_or(str::is_empty);
+                let wants_ip = object.pointer("/spec/type").and_then(Value::as_str)
+                    != Some("ExternalName")
+                    && object
+                        .pointer("/spec/clusterIP")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty);
                 if wants_ip {
                     let ip = self.allocate_cluster_ip(resource).await?;
                     object["spec"]["clusterIP"] = json!(ip);
@@ -560,13 +623,16 @@ impl Objects {
                     Some("NodePort" | "LoadBalancer")
                 );
                 if node_ports
-                    && let Some(ports) = object.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-                        for port in ports {
-                            if port.get("nodePort").is_none_or(Value::is_null) {
-                                port["nodePort"] = json!(rand::rng().random_range(30000..32768));
-                            }
+                    && let Some(ports) = object
+                        .pointer_mut("/spec/ports")
+                        .and_then(Value::as_array_mut)
+                {
+                    for port in ports {
+                        if port.get("nodePort").is_none_or(Value::is_null) {
+                            port["nodePort"] = json!(rand::rng().random_range(30000..32768));
                         }
                     }
+                }
                 object["status"] = json!({"loadBalancer": {}});
             }
             _ => {}
@@ -576,15 +642,27 @@ impl Objects {
 
     /// A free address in 10.43.0.0/16 (k3s' service range).
     async fn allocate_cluster_ip(&self, services: &Resource) -> Result<String, ApiError> {
-        let taken = self.store.list(&services.store_key(), None, None, None).await?;
+        let taken = self
+            .store
+            .list(&services.store_key(), None, None, None)
+            .await?;
         let used: std::collections::HashSet<String> = taken
             .items
             .iter()
-            .filter_map(|s| s.object.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from))
+            .filter_map(|s| {
+                s.object
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .collect();
         let mut rng = rand::rng();
         for _ in 0..1000 {
-            let ip = format!("10.43.{}.{}", rng.random_range(0..=255), rng.random_range(1..=254));
+            let ip = format!(
+                "10.43.{}.{}",
+                rng.random_range(0..=255),
+                rng.random_range(1..=254)
+            );
             if !used.contains(&ip) {
                 return Ok(ip);
             }
@@ -602,11 +680,15 @@ impl Objects {
         subresource: Option<&str>,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let (new, warnings) = self.decode(resource, namespace, Some(name), body, opts.field_validation)?;
+        let (new, warnings) =
+            self.decode(resource, namespace, Some(name), body, opts.field_validation)?;
         let precondition = meta(&new)["resourceVersion"]
             .as_str()
             .filter(|s| !s.is_empty())
-            .map(|rv| rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}"))))
+            .map(|rv| {
+                rv.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))
+            })
             .transpose()?;
         let mut attempt = 0;
         loop {
@@ -616,11 +698,26 @@ impl Objects {
                 return Err(ApiError::stale(resource, name));
             }
             let result = self
-                .commit_update(resource, namespace, name, &current, new.clone(), subresource, opts, true)
+                .commit_update(
+                    resource,
+                    namespace,
+                    name,
+                    &current,
+                    new.clone(),
+                    subresource,
+                    opts,
+                    true,
+                )
                 .await;
             match result {
                 // An unconditional update that raced another writer is retried on the new state.
-                Err(e) if e.reason == Reason::Conflict && precondition.is_none() && attempt < RETRIES => continue,
+                Err(e)
+                    if e.reason == Reason::Conflict
+                        && precondition.is_none()
+                        && attempt < RETRIES =>
+                {
+                    continue;
+                }
                 other => {
                     return other.map(|mut w| {
                         w.warnings.extend(warnings);
@@ -660,14 +757,19 @@ impl Objects {
                 }
             }
             Some("finalize") => {
-                let finalizers = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                let finalizers = new
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or(json!([]));
                 new = old.clone();
                 new["spec"]["finalizers"] = finalizers;
             }
             Some(other) => {
                 return Err(ApiError::new(
                     Reason::MethodNotAllowed,
-                    format!("the server does not allow this method on the requested resource ({other})"),
+                    format!(
+                        "the server does not allow this method on the requested resource ({other})"
+                    ),
                 ));
             }
             None => {
@@ -688,7 +790,13 @@ impl Objects {
         {
             let old_meta = meta(old).clone();
             let meta = meta_mut(&mut new);
-            for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match old_meta.get(field) {
                     Some(v) => {
                         meta.insert(field.into(), v.clone());
@@ -705,16 +813,31 @@ impl Objects {
             meta_mut(&mut new).insert("generation".into(), json!(generation));
         }
         defaults::apply_defaults(resource.group, resource.kind, &mut new);
-        let errors = validation::validate(resource.group, resource.kind, resource.namespaced, &new, Some(old));
+        let errors = validation::validate(
+            resource.group,
+            resource.kind,
+            resource.namespaced,
+            &new,
+            Some(old),
+        );
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, name, &errors));
         }
         if record_fields {
             let root = self.root(resource);
             let now = timestamp(Utc::now());
-            apply::record_update(Some(old), &mut new, &opts.field_manager, subresource, self.openapi.schemas(), &root, &now);
+            apply::record_update(
+                Some(old),
+                &mut new,
+                &opts.field_manager,
+                subresource,
+                self.openapi.schemas(),
+                &root,
+                &now,
+            );
         }
-        self.write_update(resource, namespace, name, current, new, opts).await
+        self.write_update(resource, namespace, name, current, new, opts)
+            .await
     }
 
     /// Writes an already-prepared object; an object marked for deletion whose finalizers are
@@ -729,29 +852,46 @@ impl Objects {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let key = Self::key(resource, namespace, name);
-        let deleting = meta(&new).get("deletionTimestamp").is_some_and(|t| !t.is_null());
+        let deleting = meta(&new)
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
         if opts.dry_run {
-            return Ok(Written { object: Arc::new(new), warnings: Vec::new() });
+            return Ok(Written {
+                object: Arc::new(new),
+                warnings: Vec::new(),
+            });
         }
-        if deleting && !pending_finalizers(resource, &new) && !self.awaits_node(resource, &new).await {
+        if deleting
+            && !pending_finalizers(resource, &new)
+            && !self.awaits_node(resource, &new).await
+        {
             // The last finalizer went: the object is gone.
             let stored = self
                 .store
                 .delete(key, Some(current.revision))
                 .await
                 .map_err(|e| ApiError::from_store(e, resource, name))?;
-            return Ok(Written { object: stored.object, warnings: Vec::new() });
+            return Ok(Written {
+                object: stored.object,
+                warnings: Vec::new(),
+            });
         }
         if unchanged(&new, &current.object) {
             // Nothing to write: Kubernetes answers with the object and keeps its version.
-            return Ok(Written { object: current.object.clone(), warnings: Vec::new() });
+            return Ok(Written {
+                object: current.object.clone(),
+                warnings: Vec::new(),
+            });
         }
         let stored = self
             .store
             .update(key, new, Some(current.revision))
             .await
             .map_err(|e| ApiError::from_store(e, resource, name))?;
-        Ok(Written { object: stored.object, warnings: Vec::new() })
+        Ok(Written {
+            object: stored.object,
+            warnings: Vec::new(),
+        })
     }
 
     /// Patches an object (or its status), retrying on races when the patch has no
@@ -769,9 +909,16 @@ impl Objects {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.patch_once(resource, namespace, name, &body, subresource, opts).await;
+            let result = self
+                .patch_once(resource, namespace, name, &body, subresource, opts)
+                .await;
             match result {
-                Err(e) if e.reason == Reason::Conflict && !e.has_causes() && attempt < RETRIES && !patch_pins_version(&body) => {
+                Err(e)
+                    if e.reason == Reason::Conflict
+                        && !e.has_causes()
+                        && attempt < RETRIES
+                        && !patch_pins_version(&body) =>
+                {
                     continue;
                 }
                 other => return other,
@@ -790,7 +937,13 @@ impl Objects {
     ) -> Result<Written, ApiError> {
         let current = match self.get(resource, namespace, name).await {
             Ok(current) => Some(current),
-            Err(e) if e.reason == Reason::NotFound && matches!(body, PatchBody::Apply(..)) && subresource.is_none() => None,
+            Err(e)
+                if e.reason == Reason::NotFound
+                    && matches!(body, PatchBody::Apply(..))
+                    && subresource.is_none() =>
+            {
+                None
+            }
             Err(e) => return Err(e),
         };
         let invalid_patch = |e: patch::PatchError| {
@@ -805,15 +958,28 @@ impl Objects {
         let schemas = self.openapi.schemas();
         let Some(current) = current else {
             // Server-side apply creates.
-            let PatchBody::Apply(applied, force) = body else { unreachable!() };
+            let PatchBody::Apply(applied, force) = body else {
+                unreachable!()
+            };
             let mut applied = applied.clone();
             meta_mut(&mut applied).insert("name".into(), json!(name));
             let now = timestamp(Utc::now());
-            let object = apply::apply(None, &applied, &opts.field_manager, *force, None, schemas, &root, &now)
-                .map_err(|e| apply_error(resource, name, e))?;
+            let object = apply::apply(
+                None,
+                &applied,
+                &opts.field_manager,
+                *force,
+                None,
+                schemas,
+                &root,
+                &now,
+            )
+            .map_err(|e| apply_error(resource, name, e))?;
             // An apply whose config owns nothing still leaves the creator on record.
             let record = object.pointer("/metadata/managedFields").is_none();
-            let written = self.create_inner(resource, namespace, object, opts, record).await?;
+            let written = self
+                .create_inner(resource, namespace, object, opts, record)
+                .await?;
             return Ok(written);
         };
         let old = current.object.as_ref();
@@ -825,7 +991,11 @@ impl Objects {
             PatchBody::Json(bytes) => patch::json_patch(&target, bytes).map_err(invalid_patch)?,
             PatchBody::Merge(p) => patch::merge_patch(&target, p),
             PatchBody::Strategic(p) => {
-                let root = if subresource == Some("scale") { "io.k8s.api.autoscaling.v1.Scale".to_string() } else { root.clone() };
+                let root = if subresource == Some("scale") {
+                    "io.k8s.api.autoscaling.v1.Scale".to_string()
+                } else {
+                    root.clone()
+                };
                 patch::strategic_merge_patch(&target, p, schemas, &root).map_err(invalid_patch)?
             }
             PatchBody::Apply(applied, force) => {
@@ -834,34 +1004,93 @@ impl Objects {
                 if let Some(m) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.remove("resourceVersion");
                 }
-                let object = apply::apply(Some(old), &applied, &opts.field_manager, *force, subresource, schemas, &root, &now)
-                    .map_err(|e| apply_error(resource, name, e))?;
-                let (new, _) = self.decode(resource, namespace, Some(name), object, FieldValidation::Ignore)?;
+                let object = apply::apply(
+                    Some(old),
+                    &applied,
+                    &opts.field_manager,
+                    *force,
+                    subresource,
+                    schemas,
+                    &root,
+                    &now,
+                )
+                .map_err(|e| apply_error(resource, name, e))?;
+                let (new, _) = self.decode(
+                    resource,
+                    namespace,
+                    Some(name),
+                    object,
+                    FieldValidation::Ignore,
+                )?;
                 // Apply already recorded ownership.
-                let result = self.commit_update(resource, namespace, name, &current, new, subresource, opts, false).await;
+                let result = self
+                    .commit_update(
+                        resource,
+                        namespace,
+                        name,
+                        &current,
+                        new,
+                        subresource,
+                        opts,
+                        false,
+                    )
+                    .await;
                 return result;
             }
         };
         if subresource == Some("scale") {
-            let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+            let replicas = patched
+                .pointer("/spec/replicas")
+                .cloned()
+                .unwrap_or(json!(0));
             let mut new = old.clone();
             new["spec"]["replicas"] = replicas;
-            let written = self.commit_update(resource, namespace, name, &current, new, None, opts, true).await?;
-            return Ok(Written { object: Arc::new(scale_of(resource, &written.object)?), warnings: written.warnings });
+            let written = self
+                .commit_update(resource, namespace, name, &current, new, None, opts, true)
+                .await?;
+            return Ok(Written {
+                object: Arc::new(scale_of(resource, &written.object)?),
+                warnings: written.warnings,
+            });
         }
         // A patch may carry a resourceVersion precondition.
-        if let Some(rv) = meta(&patched)["resourceVersion"].as_str().filter(|s| !s.is_empty())
-            && rv != current.revision.to_string() {
-                return Err(ApiError::stale(resource, name));
-            }
-        let (new, warnings) = self.decode(resource, namespace, Some(name), std::mem::take(&mut patched), opts.field_validation)?;
-        let mut written = self.commit_update(resource, namespace, name, &current, new, subresource, opts, true).await?;
+        if let Some(rv) = meta(&patched)["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            && rv != current.revision.to_string()
+        {
+            return Err(ApiError::stale(resource, name));
+        }
+        let (new, warnings) = self.decode(
+            resource,
+            namespace,
+            Some(name),
+            std::mem::take(&mut patched),
+            opts.field_validation,
+        )?;
+        let mut written = self
+            .commit_update(
+                resource,
+                namespace,
+                name,
+                &current,
+                new,
+                subresource,
+                opts,
+                true,
+            )
+            .await?;
         written.warnings.extend(warnings);
         Ok(written)
     }
 
     /// Reads the scale subresource.
-    pub async fn get_scale(&self, resource: &'static Resource, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub async fn get_scale(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let current = self.get(resource, namespace, name).await?;
         scale_of(resource, &current.object)
     }
@@ -875,22 +1104,35 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let replicas = body.pointer("/spec/replicas").cloned().ok_or_else(|| {
-            ApiError::bad_request("the Scale object has no spec.replicas")
-        })?;
+        let replicas = body
+            .pointer("/spec/replicas")
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("the Scale object has no spec.replicas"))?;
         let current = self.get(resource, namespace, name).await?;
-        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty())
-            && rv != current.revision.to_string() {
-                return Err(ApiError::stale(resource, name));
-            }
+        if let Some(rv) = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            && rv != current.revision.to_string()
+        {
+            return Err(ApiError::stale(resource, name));
+        }
         let mut new = current.object.as_ref().clone();
         new["spec"]["replicas"] = replicas;
-        let written = self.commit_update(resource, namespace, name, &current, new, None, opts, true).await?;
+        let written = self
+            .commit_update(resource, namespace, name, &current, new, None, opts, true)
+            .await?;
         scale_of(resource, &written.object)
     }
 
     /// Binds a pod to a node (POST pods/NAME/binding).
-    pub async fn bind(&self, namespace: &str, name: &str, binding: &Value, opts: &WriteOptions) -> Result<(), ApiError> {
+    pub async fn bind(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: &Value,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
         let pods = by_plural("", "v1", "pods").expect("pods are served");
         let node = binding
             .pointer("/target/name")
@@ -898,27 +1140,61 @@ impl Objects {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| ApiError::bad_request("Binding target.name is required"))?;
         let current = self.get(pods, namespace, name).await?;
-        if let Some(bound) = current.object.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-            return Err(ApiError::conflict(pods, name, &format!("pod {name} is already assigned to node \"{bound}\"")));
+        if let Some(bound) = current
+            .object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                pods,
+                name,
+                &format!("pod {name} is already assigned to node \"{bound}\""),
+            ));
         }
-        if meta(&current.object).get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
-            return Err(ApiError::conflict(pods, name, "pod is being deleted, cannot be assigned to a host"));
+        if meta(&current.object)
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+        {
+            return Err(ApiError::conflict(
+                pods,
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
         let mut new = current.object.as_ref().clone();
         new["spec"]["nodeName"] = json!(node);
         let now = timestamp(Utc::now());
-        let conditions = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        let conditions = new["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conditions: Vec<Value> = conditions
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         new["status"]["conditions"] = Value::Array(conditions);
         // Binding writes spec.nodeName, which a pod update may not change: write directly.
         let root = self.root(pods);
-        apply::record_update(Some(&current.object), &mut new, &opts.field_manager, None, self.openapi.schemas(), &root, &now);
+        apply::record_update(
+            Some(&current.object),
+            &mut new,
+            &opts.field_manager,
+            None,
+            self.openapi.schemas(),
+            &root,
+            &now,
+        );
         if opts.dry_run {
             return Ok(());
         }
         self.store
-            .update(Self::key(pods, namespace, name), new, Some(current.revision))
+            .update(
+                Self::key(pods, namespace, name),
+                new,
+                Some(current.revision),
+            )
             .await
             .map_err(|e| ApiError::from_store(e, pods, name))?;
         Ok(())
@@ -929,10 +1205,18 @@ impl Objects {
         if resource.kind != "Pod" {
             return false;
         }
-        let Some(node) = object.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+        let Some(node) = object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
             return false;
         };
-        if object.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0) {
+        if object
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            == Some(0)
+        {
             return false;
         }
         let phase = object.pointer("/status/phase").and_then(Value::as_str);
@@ -940,7 +1224,10 @@ impl Objects {
             return false;
         }
         let nodes = by_plural("", "v1", "nodes").expect("nodes are served");
-        matches!(self.store.get(&Self::key(nodes, "", node)).await, Ok(Some(_)))
+        matches!(
+            self.store.get(&Self::key(nodes, "", node)).await,
+            Ok(Some(_))
+        )
     }
 
     /// Deletes an object, honouring finalizers, propagation and (for pods on a node) grace.
@@ -953,7 +1240,13 @@ impl Objects {
     ) -> Result<Deleted, ApiError> {
         for _ in 0..RETRIES {
             match self.delete_once(resource, namespace, name, options).await {
-                Err(e) if e.reason == Reason::Conflict && options.resource_version.is_none() && e.message.contains("has been modified") => continue,
+                Err(e)
+                    if e.reason == Reason::Conflict
+                        && options.resource_version.is_none()
+                        && e.message.contains("has been modified") =>
+                {
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -970,22 +1263,34 @@ impl Objects {
         let current = self.get(resource, namespace, name).await?;
         let old = current.object.as_ref();
         if let Some(uid) = &options.uid
-            && meta(old)["uid"].as_str() != Some(uid.as_str()) {
-                return Err(ApiError::conflict(resource, name, &format!(
+            && meta(old)["uid"].as_str() != Some(uid.as_str())
+        {
+            return Err(ApiError::conflict(
+                resource,
+                name,
+                &format!(
                     "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
                     meta(old)["uid"].as_str().unwrap_or_default()
-                )));
-            }
+                ),
+            ));
+        }
         if let Some(rv) = &options.resource_version
-            && *rv != current.revision.to_string() {
-                return Err(ApiError::conflict(resource, name, &format!(
+            && *rv != current.revision.to_string()
+        {
+            return Err(ApiError::conflict(
+                resource,
+                name,
+                &format!(
                     "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
                     current.revision
-                )));
-            }
+                ),
+            ));
+        }
         let mut new = old.clone();
         let mut changed = false;
-        let already_deleting = meta(old).get("deletionTimestamp").is_some_and(|t| !t.is_null());
+        let already_deleting = meta(old)
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
         // Propagation is recorded as a finalizer the garbage collector acts on.
         let propagation = options.propagation.unwrap_or(Propagation::Background);
         let wanted = match propagation {
@@ -995,13 +1300,23 @@ impl Objects {
         };
         let mut list = finalizers(old);
         if let Some(f) = wanted {
-            let other = if f == "orphan" { "foregroundDeletion" } else { "orphan" };
-            if !list.iter().any(|x| x == f) && (!already_deleting || list.iter().any(|x| x == other)) {
+            let other = if f == "orphan" {
+                "foregroundDeletion"
+            } else {
+                "orphan"
+            };
+            if !list.iter().any(|x| x == f)
+                && (!already_deleting || list.iter().any(|x| x == other))
+            {
                 list.retain(|x| x != other);
                 list.push(f.to_string());
                 changed = true;
             }
-        } else if already_deleting && list.iter().any(|x| x == "orphan" || x == "foregroundDeletion") {
+        } else if already_deleting
+            && list
+                .iter()
+                .any(|x| x == "orphan" || x == "foregroundDeletion")
+        {
             list.retain(|x| x != "orphan" && x != "foregroundDeletion");
             changed = true;
         }
@@ -1015,7 +1330,10 @@ impl Objects {
                 let grace = if is_pod_on_node {
                     options
                         .grace_period
-                        .or_else(|| old.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+                        .or_else(|| {
+                            old.pointer("/spec/terminationGracePeriodSeconds")
+                                .and_then(Value::as_i64)
+                        })
                         .unwrap_or(30)
                 } else {
                     0
@@ -1035,33 +1353,58 @@ impl Objects {
                 changed = true;
             }
             if !changed {
-                return Ok(Deleted { object: current.object.clone(), gone: false });
+                return Ok(Deleted {
+                    object: current.object.clone(),
+                    gone: false,
+                });
             }
             if options.dry_run {
-                return Ok(Deleted { object: Arc::new(new), gone: false });
+                return Ok(Deleted {
+                    object: Arc::new(new),
+                    gone: false,
+                });
             }
             if !pending_finalizers(resource, &new) && !self.awaits_node(resource, &new).await {
                 // A forced grace of zero on a pod: gone now.
-                let stored = self.store.delete(Self::key(resource, namespace, name), Some(current.revision)).await
+                let stored = self
+                    .store
+                    .delete(Self::key(resource, namespace, name), Some(current.revision))
+                    .await
                     .map_err(|e| ApiError::from_store(e, resource, name))?;
-                return Ok(Deleted { object: stored.object, gone: true });
+                return Ok(Deleted {
+                    object: stored.object,
+                    gone: true,
+                });
             }
             let stored = self
                 .store
-                .update(Self::key(resource, namespace, name), new, Some(current.revision))
+                .update(
+                    Self::key(resource, namespace, name),
+                    new,
+                    Some(current.revision),
+                )
                 .await
                 .map_err(|e| ApiError::from_store(e, resource, name))?;
-            return Ok(Deleted { object: stored.object, gone: false });
+            return Ok(Deleted {
+                object: stored.object,
+                gone: false,
+            });
         }
         if options.dry_run {
-            return Ok(Deleted { object: current.object.clone(), gone: true });
+            return Ok(Deleted {
+                object: current.object.clone(),
+                gone: true,
+            });
         }
         let stored = self
             .store
             .delete(Self::key(resource, namespace, name), Some(current.revision))
             .await
             .map_err(|e| ApiError::from_store(e, resource, name))?;
-        Ok(Deleted { object: stored.object, gone: true })
+        Ok(Deleted {
+            object: stored.object,
+            gone: true,
+        })
     }
 
     /// Reads, changes and writes an object for a controller, retrying on conflicts. `change`
@@ -1082,7 +1425,19 @@ impl Objects {
             if !change(&mut new) {
                 return Ok(None);
             }
-            match self.commit_update(resource, namespace, name, &current, new, subresource, &opts, true).await {
+            match self
+                .commit_update(
+                    resource,
+                    namespace,
+                    name,
+                    &current,
+                    new,
+                    subresource,
+                    &opts,
+                    true,
+                )
+                .await
+            {
                 Err(e) if e.reason == Reason::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(w) => return Ok(Some(w.object)),
@@ -1103,15 +1458,26 @@ fn keep_allocated(kind: &str, old: &Value, new: &mut Value) {
         }
         "Service" => {
             for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-                let missing = new.pointer(&format!("/spec/{field}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+                let missing = new
+                    .pointer(&format!("/spec/{field}"))
+                    .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
                 if let (true, Some(value)) = (missing, old.pointer(&format!("/spec/{field}"))) {
                     new["spec"][field] = value.clone();
                 }
             }
-            let old_ports = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            let old_ports = old
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-                for port in ports.iter_mut().filter(|p| p.get("nodePort").is_none_or(Value::is_null)) {
-                    let same = old_ports.iter().find(|o| o["port"] == port["port"] && o.get("nodePort").is_some_and(|n| !n.is_null()));
+                for port in ports
+                    .iter_mut()
+                    .filter(|p| p.get("nodePort").is_none_or(Value::is_null))
+                {
+                    let same = old_ports.iter().find(|o| {
+                        o["port"] == port["port"] && o.get("nodePort").is_some_and(|n| !n.is_null())
+                    });
                     if let Some(same) = same {
                         port["nodePort"] = same["nodePort"].clone();
                     }
@@ -1124,7 +1490,9 @@ fn keep_allocated(kind: &str, old: &Value, new: &mut Value) {
 
 /// Whether `new` equals the stored object but for the resourceVersion the store assigns.
 fn unchanged(new: &Value, stored: &Value) -> bool {
-    let (Some(a), Some(b)) = (new.as_object(), stored.as_object()) else { return false };
+    let (Some(a), Some(b)) = (new.as_object(), stored.as_object()) else {
+        return false;
+    };
     a.len() == b.len()
         && a.iter().all(|(k, v)| {
             if k != "metadata" {
@@ -1134,7 +1502,10 @@ fn unchanged(new: &Value, stored: &Value) -> bool {
                 return false;
             };
             let strip = |m: &Map<String, Value>| -> Map<String, Value> {
-                m.iter().filter(|(k, _)| *k != "resourceVersion").map(|(k, v)| (k.clone(), v.clone())).collect()
+                m.iter()
+                    .filter(|(k, _)| *k != "resourceVersion")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
             };
             strip(m1) == strip(m2)
         })
@@ -1145,16 +1516,26 @@ fn patch_pins_version(body: &PatchBody) -> bool {
         PatchBody::Merge(v) | PatchBody::Strategic(v) => v,
         _ => return false,
     };
-    value.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+    value
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
 }
 
 fn apply_error(resource: &Resource, name: &str, error: apply::ApplyError) -> ApiError {
     match error {
         apply::ApplyError::Conflicts(conflicts) => {
-            let mut e = ApiError::new(Reason::Conflict, apply::conflict_message(&conflicts)).about(resource, name);
+            let mut e = ApiError::new(Reason::Conflict, apply::conflict_message(&conflicts))
+                .about(resource, name);
             e.details_mut().causes = conflicts
                 .iter()
-                .map(|c| ("FieldManagerConflict".to_string(), c.cause_message(), c.field.clone()))
+                .map(|c| {
+                    (
+                        "FieldManagerConflict".to_string(),
+                        c.cause_message(),
+                        c.field.clone(),
+                    )
+                })
                 .collect();
             e
         }
@@ -1199,10 +1580,20 @@ pub fn selector_string(sel: &LabelSelector) -> String {
         .map(|r| match r {
             Requirement::Exists(k) => k.clone(),
             Requirement::DoesNotExist(k) => format!("!{k}"),
-            Requirement::In(k, set) if set.len() == 1 => format!("{k}={}", set.iter().next().unwrap()),
-            Requirement::In(k, set) => format!("{k} in ({})", set.iter().cloned().collect::<Vec<_>>().join(",")),
-            Requirement::NotIn(k, set) if set.len() == 1 => format!("{k}!={}", set.iter().next().unwrap()),
-            Requirement::NotIn(k, set) => format!("{k} notin ({})", set.iter().cloned().collect::<Vec<_>>().join(",")),
+            Requirement::In(k, set) if set.len() == 1 => {
+                format!("{k}={}", set.iter().next().unwrap())
+            }
+            Requirement::In(k, set) => format!(
+                "{k} in ({})",
+                set.iter().cloned().collect::<Vec<_>>().join(",")
+            ),
+            Requirement::NotIn(k, set) if set.len() == 1 => {
+                format!("{k}!={}", set.iter().next().unwrap())
+            }
+            Requirement::NotIn(k, set) => format!(
+                "{k} notin ({})",
+                set.iter().cloned().collect::<Vec<_>>().join(",")
+            ),
             Requirement::Gt(k, n) => format!("{k}>{n}"),
             Requirement::Lt(k, n) => format!("{k}<{n}"),
         })
@@ -1236,10 +1627,14 @@ mod tests {
     #[test]
     fn unknown_fields_are_found_by_path() {
         let input = json!({"spec": {"replicas": 1, "bogus": true, "template": {"spec": {"containers": [{"name": "a", "imagee": "x"}]}}}, "gone": null});
-        let normalized = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}]}}}});
+        let normalized =
+            json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}]}}}});
         let mut out = Vec::new();
         unknown_fields(&input, &normalized, "", &mut out);
-        assert_eq!(out, vec!["spec.bogus", "spec.template.spec.containers[0].imagee"]);
+        assert_eq!(
+            out,
+            vec!["spec.bogus", "spec.template.spec.containers[0].imagee"]
+        );
     }
 
     #[test]
@@ -1257,8 +1652,14 @@ mod tests {
     fn qos_classes() {
         let pod = |resources: Value| json!({"spec": {"containers": [{"name": "a", "resources": resources}]}});
         assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
-        assert_eq!(qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))), "Guaranteed");
-        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "1"}}))), "Burstable");
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
+            "Burstable"
+        );
     }
 
     #[test]

@@ -119,53 +119,326 @@ macro_rules! resource {
 
 /// Every resource skiff serves.
 pub static RESOURCES: &[Resource] = &[
-    resource!("", "v1", "Namespace", "namespaces", "namespace", &["ns"], false, NONE,
-        &["status", "finalize"], &["status.phase"], core::v1::Namespace),
-    resource!("", "v1", "Pod", "pods", "pod", &["po"], true, ALL,
+    resource!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        &["ns"],
+        false,
+        NONE,
+        &["status", "finalize"],
+        &["status.phase"],
+        core::v1::Namespace
+    ),
+    resource!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        &["po"],
+        true,
+        ALL,
         &["status", "log", "binding"],
-        &["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-          "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
-        core::v1::Pod),
-    resource!("", "v1", "Service", "services", "service", &["svc"], true, ALL, STATUS, NONE,
-        core::v1::Service),
-    resource!("", "v1", "Endpoints", "endpoints", "endpoints", &["ep"], true, NONE, NONE, NONE,
-        core::v1::Endpoints),
-    resource!("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, NONE, NONE, NONE,
-        core::v1::ConfigMap),
-    resource!("", "v1", "Secret", "secrets", "secret", NONE, true, NONE, NONE, &["type"],
-        core::v1::Secret),
-    resource!("", "v1", "Event", "events", "event", &["ev"], true, NONE, NONE,
-        &["involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-          "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-          "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"],
-        core::v1::Event),
-    resource!("", "v1", "Node", "nodes", "node", &["no"], false, NONE, STATUS,
-        &["spec.unschedulable"], core::v1::Node),
-    resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true,
-        NONE, NONE, NONE, core::v1::ServiceAccount),
-    resource!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
-        "persistentvolumeclaim", &["pvc"], true, NONE, STATUS, NONE,
-        core::v1::PersistentVolumeClaim),
-    resource!("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, ALL,
-        STATUS_SCALE, NONE, apps::v1::Deployment),
-    resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, ALL,
-        STATUS_SCALE, &["status.replicas"], apps::v1::ReplicaSet),
-    resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, ALL,
-        STATUS_SCALE, NONE, apps::v1::StatefulSet),
-    resource!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, ALL, STATUS,
-        NONE, apps::v1::DaemonSet),
-    resource!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision",
-        NONE, true, NONE, NONE, NONE, apps::v1::ControllerRevision),
-    resource!("batch", "v1", "Job", "jobs", "job", NONE, true, ALL, STATUS,
-        &["status.successful"], batch::v1::Job),
-    resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, ALL, STATUS, NONE,
-        batch::v1::CronJob),
-    resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", NONE, true, NONE, NONE,
-        NONE, coordination::v1::Lease),
-    resource!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, NONE,
-        STATUS, NONE, networking::v1::Ingress),
-    resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice",
-        NONE, true, NONE, NONE, NONE, discovery::v1::EndpointSlice),
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName"
+        ],
+        core::v1::Pod
+    ),
+    resource!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        &["svc"],
+        true,
+        ALL,
+        STATUS,
+        NONE,
+        core::v1::Service
+    ),
+    resource!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        &["ep"],
+        true,
+        NONE,
+        NONE,
+        NONE,
+        core::v1::Endpoints
+    ),
+    resource!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        &["cm"],
+        true,
+        NONE,
+        NONE,
+        NONE,
+        core::v1::ConfigMap
+    ),
+    resource!(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        "secret",
+        NONE,
+        true,
+        NONE,
+        NONE,
+        &["type"],
+        core::v1::Secret
+    ),
+    resource!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        &["ev"],
+        true,
+        NONE,
+        NONE,
+        &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type"
+        ],
+        core::v1::Event
+    ),
+    resource!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        &["no"],
+        false,
+        NONE,
+        STATUS,
+        &["spec.unschedulable"],
+        core::v1::Node
+    ),
+    resource!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        &["sa"],
+        true,
+        NONE,
+        NONE,
+        NONE,
+        core::v1::ServiceAccount
+    ),
+    resource!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        &["pvc"],
+        true,
+        NONE,
+        STATUS,
+        NONE,
+        core::v1::PersistentVolumeClaim
+    ),
+    resource!(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        &["pv"],
+        false,
+        NONE,
+        STATUS,
+        NONE,
+        core::v1::PersistentVolume
+    ),
+    resource!(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        &["quota"],
+        true,
+        NONE,
+        STATUS,
+        NONE,
+        core::v1::ResourceQuota
+    ),
+    resource!(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        &["limits"],
+        true,
+        NONE,
+        NONE,
+        NONE,
+        core::v1::LimitRange
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        &["deploy"],
+        true,
+        ALL,
+        STATUS_SCALE,
+        NONE,
+        apps::v1::Deployment
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        &["rs"],
+        true,
+        ALL,
+        STATUS_SCALE,
+        &["status.replicas"],
+        apps::v1::ReplicaSet
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        &["sts"],
+        true,
+        ALL,
+        STATUS_SCALE,
+        NONE,
+        apps::v1::StatefulSet
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        &["ds"],
+        true,
+        ALL,
+        STATUS,
+        NONE,
+        apps::v1::DaemonSet
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        "controllerrevision",
+        NONE,
+        true,
+        NONE,
+        NONE,
+        NONE,
+        apps::v1::ControllerRevision
+    ),
+    resource!(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        "job",
+        NONE,
+        true,
+        ALL,
+        STATUS,
+        &["status.successful"],
+        batch::v1::Job
+    ),
+    resource!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        &["cj"],
+        true,
+        ALL,
+        STATUS,
+        NONE,
+        batch::v1::CronJob
+    ),
+    resource!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        NONE,
+        true,
+        NONE,
+        NONE,
+        NONE,
+        coordination::v1::Lease
+    ),
+    resource!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        &["ing"],
+        true,
+        NONE,
+        STATUS,
+        NONE,
+        networking::v1::Ingress
+    ),
+    resource!(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        NONE,
+        true,
+        NONE,
+        NONE,
+        NONE,
+        discovery::v1::EndpointSlice
+    ),
 ];
 
 /// Finds a resource by group, version and plural (or singular/short name, for CLI use).
@@ -216,8 +489,14 @@ mod tests {
     fn lookups_agree() {
         let deploy = by_plural("apps", "v1", "deployments").unwrap();
         assert_eq!(deploy.store_key(), "deployments.apps");
-        assert!(std::ptr::eq(deploy, by_kind("apps/v1", "Deployment").unwrap()));
-        assert!(std::ptr::eq(deploy, by_store_key("deployments.apps").unwrap()));
+        assert!(std::ptr::eq(
+            deploy,
+            by_kind("apps/v1", "Deployment").unwrap()
+        ));
+        assert!(std::ptr::eq(
+            deploy,
+            by_store_key("deployments.apps").unwrap()
+        ));
         assert_eq!(by_plural("", "v1", "pods").unwrap().api_version(), "v1");
     }
 
@@ -229,15 +508,18 @@ mod tests {
         .unwrap();
         assert!(out.get("bogus").is_none());
         assert_eq!(out["data"]["a"], "b");
-        assert!((cm.normalize)(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        assert!(
+            (cm.normalize)(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "x"}, "data": {"a": 1}}))
-        .is_err());
+            .is_err()
+        );
     }
 
     #[test]
     fn every_kind_round_trips_a_minimal_object() {
         for r in RESOURCES {
-            let obj = json!({"apiVersion": r.api_version(), "kind": r.kind, "metadata": {"name": "x"}});
+            let obj =
+                json!({"apiVersion": r.api_version(), "kind": r.kind, "metadata": {"name": "x"}});
             let out = (r.normalize)(obj);
             // Some kinds have required fields; those fail cleanly rather than panicking.
             if let Ok(out) = out {

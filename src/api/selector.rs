@@ -121,14 +121,22 @@ impl LabelSelector {
                 let key = e["key"].as_str().unwrap_or_default().to_string();
                 let values: BTreeSet<String> = e["values"]
                     .as_array()
-                    .map(|vs| vs.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 requirements.push(match e["operator"].as_str().unwrap_or_default() {
                     "In" => Requirement::In(key, values),
                     "NotIn" => Requirement::NotIn(key, values),
                     "Exists" => Requirement::Exists(key),
                     "DoesNotExist" => Requirement::DoesNotExist(key),
-                    other => return Err(err(format!("{other:?} is not a valid label selector operator"))),
+                    other => {
+                        return Err(err(format!(
+                            "{other:?} is not a valid label selector operator"
+                        )));
+                    }
                 });
             }
         }
@@ -144,8 +152,12 @@ impl LabelSelector {
             Requirement::DoesNotExist(k) => get(k).is_none(),
             Requirement::In(k, set) => get(k).is_some_and(|v| set.contains(v)),
             Requirement::NotIn(k, set) => get(k).is_none_or(|v| !set.contains(v)),
-            Requirement::Gt(k, n) => get(k).and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-            Requirement::Lt(k, n) => get(k).and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+            Requirement::Gt(k, n) => get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > *n),
+            Requirement::Lt(k, n) => get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v < *n),
         })
     }
 
@@ -176,9 +188,9 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
             }
             return match op {
                 ">" | "<" => {
-                    let n: i64 = value
-                        .parse()
-                        .map_err(|_| err(format!("for '{op}', value must be an integer: {value:?}")))?;
+                    let n: i64 = value.parse().map_err(|_| {
+                        err(format!("for '{op}', value must be an integer: {value:?}"))
+                    })?;
                     Ok(if op == ">" {
                         Requirement::Gt(key.to_string(), n)
                     } else {
@@ -214,7 +226,9 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
     if let Some(set) = rest.strip_prefix("in") {
         return Ok(Requirement::In(key.to_string(), parse_set(set)?));
     }
-    Err(err(format!("found {rest:?}, expected: in, notin, =, ==, !=, gt, lt")))
+    Err(err(format!(
+        "found {rest:?}, expected: in, notin, =, ==, !=, gt, lt"
+    )))
 }
 
 /// A parsed field selector: `path=value` / `path!=value` terms, ANDed.
@@ -268,7 +282,11 @@ impl FieldSelector {
 /// as-is, booleans and numbers as text, missing as empty.
 pub fn field_value(object: &Value, path: &str) -> String {
     // Events' `source` selects on the reporting component.
-    let path = if path == "source" { "source.component" } else { path };
+    let path = if path == "source" {
+        "source.component"
+    } else {
+        path
+    };
     let mut current = object;
     for part in path.split('.') {
         match current.get(part) {
@@ -315,7 +333,11 @@ mod tests {
             ("n<5", false),
         ];
         for (sel, expected) in cases {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), expected, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                expected,
+                "{sel}"
+            );
         }
     }
 
@@ -345,9 +367,18 @@ mod tests {
             ("spec.nodeName=", true),
             ("spec.hostNetwork=false", true),
         ] {
-            assert_eq!(FieldSelector::parse(sel).unwrap().matches(&o), expected, "{sel}");
+            assert_eq!(
+                FieldSelector::parse(sel).unwrap().matches(&o),
+                expected,
+                "{sel}"
+            );
         }
         assert!(FieldSelector::parse("nonsense").is_err());
-        assert_eq!(FieldSelector::parse("metadata.name=a").unwrap().pinned_name(), Some("a"));
+        assert_eq!(
+            FieldSelector::parse("metadata.name=a")
+                .unwrap()
+                .pinned_name(),
+            Some("a")
+        );
     }
 }

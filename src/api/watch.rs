@@ -101,21 +101,38 @@ pub async fn serve(
     params: &Params,
     accept: Accept,
 ) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(params.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(params.get("fieldSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let labels = LabelSelector::parse(
+        params
+            .get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        params
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Some(p) = fields.paths().find(|p| !resource.supports_field(p)) {
-        return Err(ApiError::bad_request(format!("field label not supported: {p}")));
+        return Err(ApiError::bad_request(format!(
+            "field label not supported: {p}"
+        )));
     }
-    let bookmarks = params.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    let bookmarks = params
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true");
     let send_initial = params.get("sendInitialEvents").is_some_and(|v| v == "true");
     let timeout = params
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TIMEOUT);
-    let rv = params.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let rv = params
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("");
     let namespace = namespace.filter(|_| resource.namespaced);
     let framer = Framer {
         resource,
@@ -148,7 +165,10 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
     let store = state.objects.store();
     match store.watch(&resource.store_key(), namespace, since) {
-        Err(StoreError::Compacted { requested, compacted }) => {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
             let status = ApiError::new(
                 Reason::Expired,
                 format!("too old resource version: {requested} ({compacted})"),
@@ -206,12 +226,14 @@ pub async fn serve(
         }
     }
     let mut response = (StatusCode::OK, Body::from_stream(ReceiverStream::new(rx))).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(response)
 }
 

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 use super::CliError;
@@ -140,6 +140,10 @@ pub fn parse_source(source: &str, text: &str) -> Result<Vec<Manifest>, CliError>
 
 /// Splits a YAML stream (or a stream of JSON objects) into objects, skipping empty
 /// documents and expanding lists (`kind: List` and other `*List` kinds with `items`).
+///
+/// Plain YAML scalars are read the way kubectl reads them (YAML 1.1): `yes`/`no`/`on`/
+/// `off`/`y`/`n` are booleans, `0644` is octal (420), `1_000` is 1000; quoted scalars
+/// stay strings.
 pub fn split_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut docs = Vec::new();
     if text.trim_start().starts_with('{') {
@@ -148,7 +152,8 @@ pub fn split_documents(text: &str) -> Result<Vec<Value>, String> {
         }
     } else {
         for doc in serde_yaml::Deserializer::from_str(text) {
-            docs.push(Value::deserialize(doc).map_err(|e| e.to_string())?);
+            let seed = yaml11::ValueSeed { source: text };
+            docs.push(seed.deserialize(doc).map_err(|e| e.to_string())?);
         }
     }
     let mut out = Vec::new();
@@ -193,6 +198,227 @@ fn expand(doc: Value, out: &mut Vec<Value>) -> Result<(), String> {
     }
 }
 
+/// YAML 1.1 scalar resolution on top of serde_yaml (which implements YAML 1.2).
+///
+/// serde_yaml hands plain scalars it doesn't resolve itself to the visitor as strings
+/// borrowed from the source text; the character before such a string tells whether it
+/// was quoted, so only plain scalars are re-resolved.
+mod yaml11 {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    /// Deserializes one YAML document into a JSON value, resolving plain scalars like
+    /// YAML 1.1. `source` must be the text the deserializer reads.
+    #[derive(Clone, Copy)]
+    pub struct ValueSeed<'s> {
+        pub source: &'s str,
+    }
+
+    impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+        type Value = Value;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ValueSeed<'_> {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a YAML value")
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+            Ok(float(v as f64))
+        }
+
+        fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+            Ok(float(v as f64))
+        }
+
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(float(v))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value, E> {
+            if self.is_plain(v) {
+                Ok(resolve_plain(v))
+            } else {
+                Ok(Value::String(v.to_string()))
+            }
+        }
+
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(self)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+            let mut map = Map::new();
+            let mut merges = Vec::new();
+            while let Some(key) = access.next_key_seed(self)? {
+                let value = access.next_value_seed(self)?;
+                let key = key_string(key);
+                if key == "<<" {
+                    merges.push(value);
+                } else {
+                    map.insert(key, value);
+                }
+            }
+            // `<<: *anchor` (or a list of anchors) merges keys the map doesn't set.
+            for merge in merges {
+                let sources = match merge {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let Value::Object(entries) = source {
+                        for (k, v) in entries {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            Ok(Value::Object(map))
+        }
+    }
+
+    impl ValueSeed<'_> {
+        /// Whether `v` (borrowed from the source) was written as a plain scalar: not
+        /// preceded by a quote, and not explicitly tagged (`!!str 0644`).
+        fn is_plain(&self, v: &str) -> bool {
+            let start = (v.as_ptr() as usize).wrapping_sub(self.source.as_ptr() as usize);
+            let Some(before) = self.source.get(..start) else {
+                return false;
+            };
+            if before.ends_with(['\'', '"']) {
+                return false;
+            }
+            let previous_token = before
+                .trim_end_matches([' ', '\t'])
+                .rsplit([' ', '\t', '\n', ':', '-', ',', '[', '{'])
+                .next()
+                .unwrap_or("");
+            !previous_token.starts_with('!')
+        }
+    }
+
+    fn float(v: f64) -> Value {
+        Number::from_f64(v).map_or(Value::Null, Value::Number)
+    }
+
+    /// Map keys are strings in JSON: other scalars are written out (as kubectl does).
+    fn key_string(key: Value) -> String {
+        match key {
+            Value::String(s) => s,
+            Value::Null => "null".to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// A plain scalar serde_yaml left as a string, resolved the YAML 1.1 way.
+    pub fn resolve_plain(v: &str) -> Value {
+        const TRUE: &[&str] = &["y", "Y", "yes", "Yes", "YES", "on", "On", "ON"];
+        const FALSE: &[&str] = &["n", "N", "no", "No", "NO", "off", "Off", "OFF"];
+        if TRUE.contains(&v) {
+            return Value::Bool(true);
+        }
+        if FALSE.contains(&v) {
+            return Value::Bool(false);
+        }
+        if !v.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
+            return Value::String(v.to_string());
+        }
+        let plain: String = v.chars().filter(|&c| c != '_').collect();
+        if let Some(n) = parse_int(&plain) {
+            return Value::Number(n);
+        }
+        if is_float(&plain)
+            && let Ok(f) = plain.parse::<f64>()
+        {
+            return float(f);
+        }
+        Value::String(v.to_string())
+    }
+
+    /// Integers as Go's `strconv.ParseInt(s, 0, 64)` (or `ParseUint`) reads them:
+    /// optional sign, then `0x`/`0o`/`0b` prefixes, a leading `0` for octal, else decimal.
+    fn parse_int(s: &str) -> Option<Number> {
+        let (negative, unsigned) = match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (radix, digits) = match unsigned.get(..2) {
+            Some("0x" | "0X") => (16, &unsigned[2..]),
+            Some("0o" | "0O") => (8, &unsigned[2..]),
+            Some("0b" | "0B") => (2, &unsigned[2..]),
+            _ if unsigned.len() > 1 && unsigned.starts_with('0') => (8, &unsigned[1..]),
+            _ => (10, unsigned),
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        let magnitude = i128::from_str_radix(digits, radix).ok()?;
+        let value = if negative { -magnitude } else { magnitude };
+        if let Ok(i) = i64::try_from(value) {
+            return Some(i.into());
+        }
+        u64::try_from(value).ok().map(Number::from)
+    }
+
+    /// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
+    fn is_float(s: &str) -> bool {
+        let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+        let (mantissa, exponent) = match s.find(['e', 'E']) {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        let mantissa_ok = match mantissa.split_once('.') {
+            Some(("", frac)) => digits(frac),
+            Some((int, frac)) => digits(int) && (frac.is_empty() || digits(frac)),
+            None => digits(mantissa),
+        };
+        let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+        mantissa_ok && exponent_ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,11 +429,44 @@ mod tests {
         let docs = split_documents(text).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["metadata"]["name"], "a");
-        // YAML 1.2: `yes` is a string, not a boolean.
-        assert_eq!(docs[0]["data"]["on"], "yes");
+        // As with kubectl (YAML 1.1), plain `on` and `yes` are booleans.
+        assert_eq!(docs[0]["data"]["true"], true);
         assert_eq!(docs[1]["kind"], "Deployment");
         assert!(split_documents("").unwrap().is_empty());
         assert!(split_documents("---\n---\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn plain_scalars_resolve_like_kubectl() {
+        let text = "mode: 0644\nquoted: '0644'\ndq: \"0644\"\ntagged: !!str 0755\nhex: 0x1F\n\
+                    under: 1_000\nnine: 09\nneg: -012\nbig: 0777777777777777777777777\nu: 18446744073709551615\n\
+                    yes: yes\nlabel: y\noff: Off\nq: 'on'\nf: 1_0.5\nd: 2024-01-01\n\
+                    ver: 1.2.3\nt: 1:30\nplainstr: hello\nnull: ~\nlist: [on, '1', 010]\n\
+                    anchor: &a {a: 1, b: 2}\nmerged: {<<: *a, b: 3}\n";
+        let v = &split_documents(text).unwrap()[0];
+        assert_eq!(v["mode"], 420);
+        assert_eq!(v["quoted"], "0644");
+        assert_eq!(v["dq"], "0644");
+        assert_eq!(v["tagged"], "0755");
+        assert_eq!(v["hex"], 31);
+        assert_eq!(v["under"], 1000);
+        assert_eq!(v["nine"], 9.0);
+        assert_eq!(v["neg"], -10);
+        // Too big for an integer: a float, as with Go's strconv.
+        assert_eq!(v["big"], 7.777777777777778e23);
+        assert_eq!(v["u"], u64::MAX);
+        assert_eq!(v["true"], true, "the key `yes` is the boolean true");
+        assert_eq!(v["label"], true);
+        assert_eq!(v["false"], false);
+        assert_eq!(v["q"], "on");
+        assert_eq!(v["f"], 10.5);
+        assert_eq!(v["d"], "2024-01-01");
+        assert_eq!(v["ver"], "1.2.3");
+        assert_eq!(v["t"], "1:30");
+        assert_eq!(v["plainstr"], "hello");
+        assert_eq!(v["null"], serde_json::Value::Null);
+        assert_eq!(v["list"], serde_json::json!([true, "1", 8]));
+        assert_eq!(v["merged"], serde_json::json!({"b": 3, "a": 1}));
     }
 
     #[test]

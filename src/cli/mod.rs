@@ -1,8 +1,8 @@
 //! Client commands (`skiff apply|get|delete`), speaking the Kubernetes API like kubectl.
 //!
-//! - [`apply`]: server-side apply of manifests (files, directories, stdin);
-//! - [`get`]: server-side Tables (or YAML/JSON/names) for any resource type;
-//! - [`delete`]: deletion by name, selector, `--all` or manifest.
+//! - [`apply()`]: server-side apply of manifests (files, directories, stdin);
+//! - [`get()`]: server-side Tables (or YAML/JSON/names) for any resource type;
+//! - [`delete()`]: deletion by name, selector, `--all` or manifest.
 //!
 //! Resource types are resolved through API discovery, so they work against skiff and
 //! against any Kubernetes API server, custom resources included.
@@ -125,7 +125,9 @@ pub struct DeleteArgs {
 pub enum OutputFormat {
     /// The table with its extra columns
     Wide,
+    /// The object (one NAME) or a List of them, as YAML
     Yaml,
+    /// The object (one NAME) or a List of them, as JSON
     Json,
     /// `kind.group/name` per object
     Name,
@@ -144,7 +146,9 @@ pub enum Cascade {
 /// `--dry-run` modes.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DryRun {
+    /// Really make the change
     None,
+    /// Have the server run the request without persisting it
     Server,
 }
 

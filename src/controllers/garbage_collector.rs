@@ -109,7 +109,10 @@ impl Index {
         self.uid_of.insert(key.clone(), uid);
         let owners: Vec<String> = owner_refs(object).into_iter().map(|r| r.uid).collect();
         for owner in &owners {
-            self.dependents.entry(owner.clone()).or_default().insert(key.clone());
+            self.dependents
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.clone());
         }
         if !owners.is_empty() {
             self.owners_of.insert(key.clone(), owners);
@@ -192,8 +195,16 @@ impl Collector {
             for stored in page.items {
                 let object_key = ObjectKey::new(
                     &key,
-                    stored.object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default(),
-                    stored.object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default(),
+                    stored
+                        .object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    stored
+                        .object
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
                 );
                 self.index.upsert(&object_key, &stored.object);
                 self.queue_if_needed(&object_key, &stored.object);
@@ -206,13 +217,19 @@ impl Collector {
     }
 
     fn queue_if_needed(&mut self, key: &ObjectKey, object: &Value) {
-        if deleting(object) && (has_finalizer(object, "orphan") || has_finalizer(object, "foregroundDeletion")) {
+        if deleting(object)
+            && (has_finalizer(object, "orphan") || has_finalizer(object, "foregroundDeletion"))
+        {
             self.queue.add(Item::Owner(key.clone()));
         }
     }
 
     fn observe(&mut self, event: &Arc<Event>) {
-        if self.listed_at.get(&event.key.resource).is_some_and(|at| event.revision <= *at) {
+        if self
+            .listed_at
+            .get(&event.key.resource)
+            .is_some_and(|at| event.revision <= *at)
+        {
             return;
         }
         match event.kind {
@@ -228,7 +245,12 @@ impl Collector {
             }
             EventType::Deleted => {
                 let uid = uid_of(&event.object);
-                let owners = self.index.owners_of.get(&event.key).cloned().unwrap_or_default();
+                let owners = self
+                    .index
+                    .owners_of
+                    .get(&event.key)
+                    .cloned()
+                    .unwrap_or_default();
                 self.index.remove(&event.key);
                 for dependent in self.index.dependents.get(&uid).cloned().unwrap_or_default() {
                     self.queue.add(Item::Dependent(dependent));
@@ -255,12 +277,20 @@ impl Collector {
     }
 
     /// Whether the owner an owner reference names exists with that uid, and if so the object.
-    async fn owner(&self, dependent: &ObjectKey, r: &OwnerRef) -> Result<Option<Arc<Value>>, crate::api::error::ApiError> {
+    async fn owner(
+        &self,
+        dependent: &ObjectKey,
+        r: &OwnerRef,
+    ) -> Result<Option<Arc<Value>>, crate::api::error::ApiError> {
         let Some(resource) = by_kind(&r.api_version, &r.kind) else {
             // A kind skiff does not serve cannot be judged: leave the dependent alone.
             return Ok(Some(Arc::new(Value::Null)));
         };
-        let namespace = if resource.namespaced { dependent.namespace.as_str() } else { "" };
+        let namespace = if resource.namespaced {
+            dependent.namespace.as_str()
+        } else {
+            ""
+        };
         match self.objects.get(resource, namespace, &r.name).await {
             Ok(stored) if uid_of(&stored.object) == r.uid => Ok(Some(stored.object)),
             Ok(_) => Ok(None),
@@ -269,8 +299,13 @@ impl Collector {
         }
     }
 
-    async fn check_dependent(&mut self, key: &ObjectKey) -> Result<(), crate::api::error::ApiError> {
-        let Some(resource) = by_store_key(&key.resource) else { return Ok(()) };
+    async fn check_dependent(
+        &mut self,
+        key: &ObjectKey,
+    ) -> Result<(), crate::api::error::ApiError> {
+        let Some(resource) = by_store_key(&key.resource) else {
+            return Ok(());
+        };
         let object = match self.objects.get(resource, &key.namespace, &key.name).await {
             Ok(stored) => stored.object,
             Err(e) if e.reason == Reason::NotFound => return Ok(()),
@@ -297,10 +332,18 @@ impl Collector {
         }
         if gone.len() == refs.len() {
             let options = DeleteOptions {
-                propagation: Some(if foreground { Propagation::Foreground } else { Propagation::Background }),
+                propagation: Some(if foreground {
+                    Propagation::Foreground
+                } else {
+                    Propagation::Background
+                }),
                 ..DeleteOptions::default()
             };
-            return match self.objects.delete(resource, &key.namespace, &key.name, &options).await {
+            return match self
+                .objects
+                .delete(resource, &key.namespace, &key.name, &options)
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(e) if e.reason == Reason::NotFound => Ok(()),
                 Err(e) => Err(e),
@@ -310,20 +353,41 @@ impl Collector {
         self.remove_refs(resource, key, &gone).await
     }
 
-    async fn remove_refs(&self, resource: &'static Resource, key: &ObjectKey, uids: &[String]) -> Result<(), crate::api::error::ApiError> {
+    async fn remove_refs(
+        &self,
+        resource: &'static Resource,
+        key: &ObjectKey,
+        uids: &[String],
+    ) -> Result<(), crate::api::error::ApiError> {
         let result = self
             .objects
-            .modify(resource, &key.namespace, &key.name, None, MANAGER, |object| {
-                let Some(refs) = object.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) else {
-                    return false;
-                };
-                let before = refs.len();
-                refs.retain(|r| !uids.iter().any(|u| r["uid"] == *u));
-                if refs.is_empty() {
-                    object["metadata"].as_object_mut().map(|m| m.remove("ownerReferences"));
-                }
-                before != object.pointer("/metadata/ownerReferences").and_then(Value::as_array).map_or(0, Vec::len)
-            })
+            .modify(
+                resource,
+                &key.namespace,
+                &key.name,
+                None,
+                MANAGER,
+                |object| {
+                    let Some(refs) = object
+                        .pointer_mut("/metadata/ownerReferences")
+                        .and_then(Value::as_array_mut)
+                    else {
+                        return false;
+                    };
+                    let before = refs.len();
+                    refs.retain(|r| !uids.iter().any(|u| r["uid"] == *u));
+                    if refs.is_empty() {
+                        object["metadata"]
+                            .as_object_mut()
+                            .map(|m| m.remove("ownerReferences"));
+                    }
+                    before
+                        != object
+                            .pointer("/metadata/ownerReferences")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len)
+                },
+            )
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -332,17 +396,32 @@ impl Collector {
         }
     }
 
-    async fn remove_finalizer(&self, resource: &'static Resource, key: &ObjectKey, finalizer: &str) -> Result<(), crate::api::error::ApiError> {
+    async fn remove_finalizer(
+        &self,
+        resource: &'static Resource,
+        key: &ObjectKey,
+        finalizer: &str,
+    ) -> Result<(), crate::api::error::ApiError> {
         let result = self
             .objects
-            .modify(resource, &key.namespace, &key.name, None, MANAGER, |object| {
-                let Some(list) = object.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) else {
-                    return false;
-                };
-                let before = list.len();
-                list.retain(|f| f != finalizer);
-                before != list.len()
-            })
+            .modify(
+                resource,
+                &key.namespace,
+                &key.name,
+                None,
+                MANAGER,
+                |object| {
+                    let Some(list) = object
+                        .pointer_mut("/metadata/finalizers")
+                        .and_then(Value::as_array_mut)
+                    else {
+                        return false;
+                    };
+                    let before = list.len();
+                    list.retain(|f| f != finalizer);
+                    before != list.len()
+                },
+            )
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -352,7 +431,9 @@ impl Collector {
     }
 
     async fn finish_owner(&mut self, key: &ObjectKey) -> Result<(), crate::api::error::ApiError> {
-        let Some(resource) = by_store_key(&key.resource) else { return Ok(()) };
+        let Some(resource) = by_store_key(&key.resource) else {
+            return Ok(());
+        };
         let owner = match self.objects.get(resource, &key.namespace, &key.name).await {
             Ok(stored) => stored.object,
             Err(e) if e.reason == Reason::NotFound => return Ok(()),
@@ -362,11 +443,19 @@ impl Collector {
             return Ok(());
         }
         let uid = uid_of(&owner);
-        let dependents: Vec<ObjectKey> = self.index.dependents.get(&uid).cloned().unwrap_or_default().into_iter().collect();
+        let dependents: Vec<ObjectKey> = self
+            .index
+            .dependents
+            .get(&uid)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         if has_finalizer(&owner, "orphan") {
             for dependent in &dependents {
                 if let Some(dep_resource) = by_store_key(&dependent.resource) {
-                    self.remove_refs(dep_resource, dependent, std::slice::from_ref(&uid)).await?;
+                    self.remove_refs(dep_resource, dependent, std::slice::from_ref(&uid))
+                        .await?;
                 }
             }
             return self.remove_finalizer(resource, key, "orphan").await;
@@ -374,8 +463,14 @@ impl Collector {
         if has_finalizer(&owner, "foregroundDeletion") {
             let mut blocking = 0;
             for dependent in &dependents {
-                let Some(dep_resource) = by_store_key(&dependent.resource) else { continue };
-                let object = match self.objects.get(dep_resource, &dependent.namespace, &dependent.name).await {
+                let Some(dep_resource) = by_store_key(&dependent.resource) else {
+                    continue;
+                };
+                let object = match self
+                    .objects
+                    .get(dep_resource, &dependent.namespace, &dependent.name)
+                    .await
+                {
                     Ok(stored) => stored.object,
                     Err(e) if e.reason == Reason::NotFound => continue,
                     Err(e) => return Err(e),
@@ -384,8 +479,20 @@ impl Collector {
                     blocking += 1;
                 }
                 if !deleting(&object) {
-                    let options = DeleteOptions { propagation: Some(Propagation::Foreground), ..DeleteOptions::default() };
-                    match self.objects.delete(dep_resource, &dependent.namespace, &dependent.name, &options).await {
+                    let options = DeleteOptions {
+                        propagation: Some(Propagation::Foreground),
+                        ..DeleteOptions::default()
+                    };
+                    match self
+                        .objects
+                        .delete(
+                            dep_resource,
+                            &dependent.namespace,
+                            &dependent.name,
+                            &options,
+                        )
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) if e.reason == Reason::NotFound => {}
                         Err(e) => return Err(e),
@@ -393,10 +500,13 @@ impl Collector {
                 }
             }
             if blocking == 0 {
-                return self.remove_finalizer(resource, key, "foregroundDeletion").await;
+                return self
+                    .remove_finalizer(resource, key, "foregroundDeletion")
+                    .await;
             }
             // Re-checked when a dependent goes; the timer is a safety net.
-            self.queue.add_after(Item::Owner(key.clone()), Duration::from_secs(5));
+            self.queue
+                .add_after(Item::Owner(key.clone()), Duration::from_secs(5));
         }
         Ok(())
     }
@@ -417,14 +527,19 @@ mod tests {
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u1", "blockOwnerDeletion": true}]}}));
         assert!(index.dependents["u1"].contains(&pod));
         index.upsert(&pod, &json!({"metadata": {"uid": "u2"}}));
-        assert!(!index.dependents.contains_key("u1"), "released dependents leave the index");
+        assert!(
+            !index.dependents.contains_key("u1"),
+            "released dependents leave the index"
+        );
         index.remove(&owner);
         assert!(!index.by_uid.contains_key("u1"));
     }
 
     #[test]
     fn owner_refs_parse_block_flag() {
-        let refs = owner_refs(&json!({"metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "n", "uid": "u", "blockOwnerDeletion": true}]}}));
+        let refs = owner_refs(
+            &json!({"metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "n", "uid": "u", "blockOwnerDeletion": true}]}}),
+        );
         assert_eq!(refs.len(), 1);
         assert!(refs[0].block);
     }

@@ -33,8 +33,15 @@ async fn run(objects: Objects) {
             }
         }
     };
-    if let Ok(page) = objects.store().list(&namespaces.store_key(), None, None, None).await {
-        resync(&mut queue, page.items.into_iter().map(|s| s.object).collect());
+    if let Ok(page) = objects
+        .store()
+        .list(&namespaces.store_key(), None, None, None)
+        .await
+    {
+        resync(
+            &mut queue,
+            page.items.into_iter().map(|s| s.object).collect(),
+        );
     }
     loop {
         while let Some(name) = queue.pop() {
@@ -79,7 +86,9 @@ async fn reconcile(objects: &Objects, name: &str) -> Result<Option<Duration>, Ap
         Err(e) if e.reason == Reason::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let deleting = ns.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let deleting = ns
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
     if !deleting {
         ensure_default_service_account(objects, name).await?;
         return Ok(None);
@@ -88,14 +97,25 @@ async fn reconcile(objects: &Objects, name: &str) -> Result<Option<Duration>, Ap
     let none = crate::api::selector::LabelSelector::default();
     let all = crate::api::selector::FieldSelector::default();
     for resource in RESOURCES.iter().filter(|r| r.namespaced) {
-        let listed = objects.list(resource, Some(name), &none, &all, None, None).await?;
+        let listed = objects
+            .list(resource, Some(name), &none, &all, None, None)
+            .await?;
         for object in listed.items {
             remaining += 1;
-            if object.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+            if object
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+            {
                 continue;
             }
-            let object_name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-            let options = DeleteOptions { propagation: Some(Propagation::Background), ..DeleteOptions::default() };
+            let object_name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let options = DeleteOptions {
+                propagation: Some(Propagation::Background),
+                ..DeleteOptions::default()
+            };
             match objects.delete(resource, name, object_name, &options).await {
                 Ok(deleted) if deleted.gone => remaining -= 1,
                 Ok(_) => {}
@@ -110,7 +130,10 @@ async fn reconcile(objects: &Objects, name: &str) -> Result<Option<Duration>, Ap
     // Empty: release the namespace's own finalizer; the object service then removes it.
     objects
         .modify(namespaces, "", name, Some("finalize"), MANAGER, |ns| {
-            let Some(list) = ns.pointer_mut("/spec/finalizers").and_then(Value::as_array_mut) else {
+            let Some(list) = ns
+                .pointer_mut("/spec/finalizers")
+                .and_then(Value::as_array_mut)
+            else {
                 return false;
             };
             let before = list.len();
@@ -121,7 +144,10 @@ async fn reconcile(objects: &Objects, name: &str) -> Result<Option<Duration>, Ap
     Ok(None)
 }
 
-async fn ensure_default_service_account(objects: &Objects, namespace: &str) -> Result<(), ApiError> {
+async fn ensure_default_service_account(
+    objects: &Objects,
+    namespace: &str,
+) -> Result<(), ApiError> {
     let accounts = by_plural("", "v1", "serviceaccounts").expect("serviceaccounts are served");
     match objects.get(accounts, namespace, "default").await {
         Ok(_) => return Ok(()),
@@ -129,9 +155,24 @@ async fn ensure_default_service_account(objects: &Objects, namespace: &str) -> R
         Err(e) => return Err(e),
     }
     let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-    match objects.create(accounts, namespace, sa, &WriteOptions::controller("service-account-controller")).await {
+    match objects
+        .create(
+            accounts,
+            namespace,
+            sa,
+            &WriteOptions::controller("service-account-controller"),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(e) if matches!(e.reason, Reason::AlreadyExists | Reason::Forbidden | Reason::NotFound) => Ok(()),
+        Err(e)
+            if matches!(
+                e.reason,
+                Reason::AlreadyExists | Reason::Forbidden | Reason::NotFound
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -64,7 +64,10 @@ mod tests {
     fn kubeconfig_is_yaml_with_the_parts() {
         let text = render("https://127.0.0.1:6443", "PEM", "tok");
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-        assert_eq!(doc["clusters"][0]["cluster"]["server"], "https://127.0.0.1:6443");
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["server"],
+            "https://127.0.0.1:6443"
+        );
         assert_eq!(doc["users"][0]["user"]["token"], "tok");
         assert_eq!(doc["current-context"], "skiff");
     }

@@ -27,7 +27,8 @@ use crate::store::{Store, StoreError, compact};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Namespaces every cluster has.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Settings of `skiff serve`.
 #[derive(Debug, Clone)]
@@ -98,7 +99,10 @@ async fn bootstrap(objects: &Objects) -> Result<(), ServeError> {
             continue;
         }
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        match objects.create(namespaces, "", ns, &WriteOptions::controller("skiff")).await {
+        match objects
+            .create(namespaces, "", ns, &WriteOptions::controller("skiff"))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.reason == crate::api::error::Reason::AlreadyExists => {}
             Err(e) => return Err(e.into()),
@@ -109,7 +113,8 @@ async fn bootstrap(objects: &Objects) -> Result<(), ServeError> {
 
 fn tls_config(pki: &pki::Pki) -> Result<rustls::ServerConfig, ServeError> {
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pki.serving_chain_pem.as_bytes()).collect::<Result<_, _>>()?;
+        CertificateDer::pem_slice_iter(pki.serving_chain_pem.as_bytes())
+            .collect::<Result<_, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(pki.serving_key_pem.as_bytes())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -125,13 +130,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}
@@ -163,7 +169,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(io_error(format!("listening on {}", config.listen)))?;
-    let local = listener.local_addr().map_err(io_error("reading the bound address"))?;
+    let local = listener
+        .local_addr()
+        .map_err(io_error("reading the bound address"))?;
     let client_host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else if local.is_ipv6() {
@@ -185,7 +193,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     pki::write_private(&kubeconfig_path, text.as_bytes())
         .map_err(io_error(format!("writing {}", kubeconfig_path.display())))?;
     tracing::info!(address = %server_address, kubeconfig = %kubeconfig_path.display(), "skiff is serving");
-    eprintln!("skiff: serving https://{server_address} (KUBECONFIG={})", kubeconfig_path.display());
+    eprintln!(
+        "skiff: serving https://{server_address} (KUBECONFIG={})",
+        kubeconfig_path.display()
+    );
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -206,7 +217,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             let _ = watcher.watch(connection.into_owned()).await;

@@ -115,7 +115,10 @@ pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr]) -> Result<Pki, PkiError>
     for ip in ips {
         params.subject_alt_names.push(SanType::IpAddress(ip));
     }
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let (year, month, day) = validity_start();
     params.not_before = rcgen::date_time_ymd(year, month, day);

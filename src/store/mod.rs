@@ -207,9 +207,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
 
         let mut writer_conn = sqlx::ConnectOptions::connect(&options).await?;
-        sqlx::migrate!("./migrations")
-            .run(&mut writer_conn)
-            .await?;
+        sqlx::migrate!("./migrations").run(&mut writer_conn).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -279,7 +277,11 @@ impl Store {
     }
 
     /// Removes an object and returns its last state, stamped with the delete's revision.
-    pub async fn delete(&self, key: ObjectKey, expected: Option<i64>) -> Result<Stored, StoreError> {
+    pub async fn delete(
+        &self,
+        key: ObjectKey,
+        expected: Option<i64>,
+    ) -> Result<Stored, StoreError> {
         self.write(WriteOp::Delete { key, expected }).await
     }
 
@@ -455,12 +457,18 @@ mod tests {
         let (_dir, store) = temp_store().await;
         let key = ObjectKey::new("configmaps", "default", "a");
         let a = store.create(key.clone(), cm("a")).await.unwrap();
-        assert_eq!(a.object["metadata"]["resourceVersion"], json!(a.revision.to_string()));
+        assert_eq!(
+            a.object["metadata"]["resourceVersion"],
+            json!(a.revision.to_string())
+        );
         assert!(matches!(
             store.create(key.clone(), cm("a")).await,
             Err(StoreError::AlreadyExists)
         ));
-        let b = store.update(key.clone(), cm("a"), Some(a.revision)).await.unwrap();
+        let b = store
+            .update(key.clone(), cm("a"), Some(a.revision))
+            .await
+            .unwrap();
         assert!(b.revision > a.revision);
         match store.update(key.clone(), cm("a"), Some(a.revision)).await {
             Err(StoreError::Conflict { expected, current }) => {
@@ -471,7 +479,10 @@ mod tests {
         let gone = store.delete(key.clone(), None).await.unwrap();
         assert!(gone.revision > b.revision);
         assert!(store.get(&key).await.unwrap().is_none());
-        assert!(matches!(store.delete(key, None).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.delete(key, None).await,
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[tokio::test]
@@ -482,7 +493,9 @@ mod tests {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let name = format!("cm-{i}");
-                store.create(ObjectKey::new("configmaps", "default", &name), cm(&name)).await
+                store
+                    .create(ObjectKey::new("configmaps", "default", &name), cm(&name))
+                    .await
             }));
         }
         let mut revisions = Vec::new();
@@ -492,7 +505,10 @@ mod tests {
         revisions.sort();
         revisions.dedup();
         assert_eq!(revisions.len(), 200, "every write got its own revision");
-        let page = store.list("configmaps", Some("default"), None, None).await.unwrap();
+        let page = store
+            .list("configmaps", Some("default"), None, None)
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 200);
         assert_eq!(page.revision, store.revision());
     }
@@ -501,13 +517,23 @@ mod tests {
     async fn list_pages_in_key_order() {
         let (_dir, store) = temp_store().await;
         for name in ["c", "a", "b", "d"] {
-            store.create(ObjectKey::new("configmaps", "default", name), cm(name)).await.unwrap();
+            store
+                .create(ObjectKey::new("configmaps", "default", name), cm(name))
+                .await
+                .unwrap();
         }
         let first = store.list("configmaps", None, None, Some(3)).await.unwrap();
-        let names: Vec<_> = first.items.iter().map(|s| s.object["metadata"]["name"].clone()).collect();
+        let names: Vec<_> = first
+            .items
+            .iter()
+            .map(|s| s.object["metadata"]["name"].clone())
+            .collect();
         assert_eq!(names, vec![json!("a"), json!("b"), json!("c")]);
         assert!(first.more);
-        let rest = store.list("configmaps", None, Some(("default", "c")), Some(3)).await.unwrap();
+        let rest = store
+            .list("configmaps", None, Some(("default", "c")), Some(3))
+            .await
+            .unwrap();
         assert_eq!(rest.items.len(), 1);
         assert!(!rest.more);
     }
@@ -515,15 +541,29 @@ mod tests {
     #[tokio::test]
     async fn watch_replays_history_then_follows_live_writes() {
         let (_dir, store) = temp_store().await;
-        let first = store.create(ObjectKey::new("configmaps", "default", "a"), cm("a")).await.unwrap();
-        store.create(ObjectKey::new("configmaps", "default", "b"), cm("b")).await.unwrap();
-        let mut watch = store.watch("configmaps", Some("default"), first.revision).unwrap();
+        let first = store
+            .create(ObjectKey::new("configmaps", "default", "a"), cm("a"))
+            .await
+            .unwrap();
+        store
+            .create(ObjectKey::new("configmaps", "default", "b"), cm("b"))
+            .await
+            .unwrap();
+        let mut watch = store
+            .watch("configmaps", Some("default"), first.revision)
+            .unwrap();
         let replayed = watch.next().await.unwrap().unwrap();
         assert_eq!(replayed.key.name, "b");
         assert_eq!(replayed.kind, EventType::Added);
-        store.delete(ObjectKey::new("configmaps", "default", "a"), None).await.unwrap();
+        store
+            .delete(ObjectKey::new("configmaps", "default", "a"), None)
+            .await
+            .unwrap();
         let live = watch.next().await.unwrap().unwrap();
-        assert_eq!((live.key.name.as_str(), live.kind), ("a", EventType::Deleted));
+        assert_eq!(
+            (live.key.name.as_str(), live.kind),
+            ("a", EventType::Deleted)
+        );
     }
 
     #[tokio::test]
@@ -534,7 +574,11 @@ mod tests {
         let mut last = 0;
         for i in 0..10 {
             let name = format!("cm-{i}");
-            last = store.create(ObjectKey::new("configmaps", "default", &name), cm(&name)).await.unwrap().revision;
+            last = store
+                .create(ObjectKey::new("configmaps", "default", &name), cm(&name))
+                .await
+                .unwrap()
+                .revision;
         }
         let removed = store.compact_step(last - 2, 1000).await.unwrap();
         assert_eq!(removed, 8);
@@ -547,7 +591,10 @@ mod tests {
         let reopened = Store::open(&url).await.unwrap();
         assert_eq!(reopened.revision(), last);
         assert_eq!(reopened.compacted_revision(), last - 2);
-        let next = reopened.create(ObjectKey::new("configmaps", "default", "z"), cm("z")).await.unwrap();
+        let next = reopened
+            .create(ObjectKey::new("configmaps", "default", "z"), cm("z"))
+            .await
+            .unwrap();
         assert_eq!(next.revision, last + 1);
     }
 }

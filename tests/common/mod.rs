@@ -25,7 +25,9 @@ fn binary() -> PathBuf {
 fn server_url(kubeconfig: &Path) -> Option<String> {
     let text = std::fs::read_to_string(kubeconfig).ok()?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    doc["clusters"][0]["cluster"]["server"].as_str().map(String::from)
+    doc["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .map(String::from)
 }
 
 impl Server {
@@ -55,13 +57,25 @@ impl Server {
             if let Some(url) = server_url(&kubeconfig) {
                 break url;
             }
-            assert!(Instant::now() < deadline, "server did not write its kubeconfig in time: {}",
-                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "server did not write its kubeconfig in time: {}",
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let token = std::fs::read_to_string(dir.path().join("token")).expect("token").trim().to_string();
+        let token = std::fs::read_to_string(dir.path().join("token"))
+            .expect("token")
+            .trim()
+            .to_string();
         let ca_pem = std::fs::read(dir.path().join("pki/ca.crt")).expect("ca");
-        Server { dir, child: Some(child), base, token, ca_pem }
+        Server {
+            dir,
+            child: Some(child),
+            base,
+            token,
+            ca_pem,
+        }
     }
 
     /// The server's process id.
@@ -101,14 +115,23 @@ impl Server {
     /// Runs kubectl and returns stdout, panicking with stderr on failure.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs kubectl expecting failure; returns stderr.
     pub fn kubectl_err(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -133,7 +156,10 @@ impl Server {
         let response = builder.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Stops with SIGKILL (a crash).
@@ -146,7 +172,9 @@ impl Server {
 
     /// Stops with SIGTERM and waits; returns whether it exited cleanly.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
         send_sigterm(child.id());
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -164,13 +192,16 @@ impl Server {
     /// Stops the server and hands back its data dir.
     pub fn into_dir(mut self) -> tempfile::TempDir {
         self.kill();
-        
+
         std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 }
 
 fn send_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 impl Drop for Server {
@@ -191,7 +222,10 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
