@@ -356,7 +356,10 @@ fn edit_patch_label_annotate_scale() {
         "-p",
         r#"[{"op":"test","path":"/spec/replicas","value":42}]"#,
     ]);
-    assert!(bad.contains("is invalid") && bad.contains("/spec/replicas"), "{bad}");
+    assert!(
+        bad.contains("is invalid") && bad.contains("/spec/replicas"),
+        "{bad}"
+    );
 
     server.kubectl_ok(&["label", "deploy", "web", "tier=front"]);
     server.kubectl_ok(&["annotate", "deploy", "web", "owner=team-a"]);
