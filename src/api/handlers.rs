@@ -15,7 +15,9 @@ use super::AppState;
 use super::codec::{self, Accept};
 use super::discovery;
 use super::error::{ApiError, Reason};
-use super::objects::{DeleteOptions, FieldValidation, PatchBody, Propagation, WriteOptions};
+use super::objects::{
+    DeleteOptions, Deleted, FieldValidation, PatchBody, Propagation, WriteOptions,
+};
 use super::resources::{Resource, by_plural};
 use super::selector::{FieldSelector, LabelSelector};
 use super::table;
@@ -337,17 +339,37 @@ async fn route(
                     let deleted = objects
                         .delete(resource, &namespace, &name, &options)
                         .await?;
-                    let code = if deleted.gone {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::ACCEPTED
-                    };
-                    Ok(codec::respond(code, &deleted.object, accept, &[]))
+                    let body = delete_response(resource, &name, &deleted);
+                    Ok(codec::respond(StatusCode::OK, &body, accept, &[]))
                 }
                 _ => Err(method_not_allowed()),
             }
         }
     }
+}
+
+/// What a DELETE answers, as Kubernetes' registry does: the object while it waits for
+/// finalizers or grace; once gone, the object for kinds that return it (pods, services,
+/// namespaces) and a success `Status` naming it for the rest.
+fn delete_response(resource: &Resource, name: &str, deleted: &Deleted) -> Value {
+    if !deleted.gone || matches!(resource.kind, "Pod" | "Service" | "Namespace") {
+        return deleted.object.as_ref().clone();
+    }
+    let mut details = json!({
+        "name": name,
+        "kind": resource.plural,
+        "uid": deleted.object.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+    });
+    if !resource.group.is_empty() {
+        details["group"] = json!(resource.group);
+    }
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    })
 }
 
 fn method_not_allowed() -> ApiError {

@@ -856,6 +856,12 @@ impl Objects {
             .get("deletionTimestamp")
             .is_some_and(|t| !t.is_null());
         if opts.dry_run {
+            // A dry run answers what would be stored, at the version it is stored at now.
+            let mut new = new;
+            meta_mut(&mut new).insert(
+                "resourceVersion".into(),
+                json!(current.revision.to_string()),
+            );
             return Ok(Written {
                 object: Arc::new(new),
                 warnings: Vec::new(),
