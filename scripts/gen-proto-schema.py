@@ -109,7 +109,8 @@ def resolve(module, rust_type):
     rust_type = rust_type.strip()
     for wrapper in ("::core::option::Option<", "::prost::alloc::vec::Vec<", "::prost::alloc::boxed::Box<"):
         while rust_type.startswith(wrapper):
-            rust_type = rust_type[len(wrapper) : -1].strip()
+            # rustfmt leaves a trailing comma when it wraps the argument: `Vec<\n    T,\n>`.
+            rust_type = rust_type[len(wrapper) : -1].strip().rstrip(",").strip()
     parts = rust_type.split("::")
     path = list(module)
     while parts and parts[0] == "super":

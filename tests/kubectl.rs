@@ -48,6 +48,19 @@ fn version_api_resources_and_api_versions() {
 }
 
 #[test]
+fn auth_can_i_and_whoami_answer_for_the_admin() {
+    let server = Server::start();
+    assert_eq!(
+        server
+            .kubectl_ok(&["auth", "can-i", "create", "deployments"])
+            .trim(),
+        "yes"
+    );
+    let whoami = server.kubectl_ok(&["auth", "whoami"]);
+    assert!(whoami.contains("skiff-admin"), "{whoami}");
+}
+
+#[test]
 fn apply_creates_then_reapply_configures_client_side() {
     let server = Server::start();
     let path = example("nginx-deploy.yaml");

@@ -6,18 +6,6 @@ use serde_json::{Value, json};
 
 use super::resources::{RESOURCES, Resource, groups};
 
-/// The verbs of a top-level resource.
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 /// The response kind and verbs of a subresource.
 fn subresource(resource: &Resource, sub: &str) -> (Value, Vec<&'static str>) {
     let own = json!({"group": resource.group, "version": resource.version, "kind": resource.kind});
@@ -93,7 +81,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs(),
             "shortNames": r.short_names,
             "categories": r.categories,
         }));
@@ -144,7 +132,7 @@ fn aggregated_group(group: &str, version: &str) -> Value {
                 "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                 "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                 "singularResource": r.singular,
-                "verbs": VERBS,
+                "verbs": r.verbs(),
                 "shortNames": r.short_names,
                 "categories": r.categories,
                 "subresources": subresources,

@@ -220,6 +220,15 @@ async fn route(
             let list = discovery::resource_list(&group, &version).expect("checked by parse_path");
             Ok(codec::respond(StatusCode::OK, &list, Accept::Json, &[]))
         }
+        Target::Collection { resource, .. } if !resource.stored => {
+            if *method != Method::POST {
+                return Err(method_not_allowed());
+            }
+            let bytes = codec::read_body(body).await?;
+            let value = codec::decode(headers, &bytes, objects.openapi().schemas())?;
+            let answer = super::access::review(resource, value);
+            Ok(codec::respond(StatusCode::CREATED, &answer, accept, &[]))
+        }
         Target::Collection {
             resource,
             namespace,
@@ -252,6 +261,7 @@ async fn route(
                 _ => Err(method_not_allowed()),
             }
         }
+        Target::Object { resource, .. } if !resource.stored => Err(method_not_allowed()),
         Target::Object {
             resource,
             namespace,

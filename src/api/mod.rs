@@ -1,5 +1,6 @@
 //! The Kubernetes API: routing, authentication, discovery, OpenAPI and the REST verbs.
 
+pub mod access;
 pub mod apply;
 pub mod codec;
 pub mod defaults;

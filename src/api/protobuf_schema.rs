@@ -259,6 +259,84 @@ pub static MESSAGES: &[Message] = &[
         f(1, "type", String),
         f(2, "rolling_update", Message("k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy")),
     ] },
+    Message { name: "k8s.io.api.authentication.v1.ExtraValue", fields: &[
+        r(1, "items", String),
+    ] },
+    Message { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
+        f(1, "metadata", Message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")),
+        f(2, "status", Message("k8s.io.api.authentication.v1.SelfSubjectReviewStatus")),
+    ] },
+    Message { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", fields: &[
+        f(1, "user_info", Message("k8s.io.api.authentication.v1.UserInfo")),
+    ] },
+    Message { name: "k8s.io.api.authentication.v1.UserInfo", fields: &[
+        f(1, "username", String),
+        f(2, "uid", String),
+        r(3, "groups", String),
+        f(4, "extra", Map(&String, &Message("k8s.io.api.authentication.v1.ExtraValue"))),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
+        f(1, "raw_selector", String),
+        r(2, "requirements", Message("k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
+        f(1, "raw_selector", String),
+        r(2, "requirements", Message("k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.NonResourceAttributes", fields: &[
+        f(1, "path", String),
+        f(2, "verb", String),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.NonResourceRule", fields: &[
+        r(1, "verbs", String),
+        r(2, "non_resource_ur_ls", String),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.ResourceAttributes", fields: &[
+        f(1, "namespace", String),
+        f(2, "verb", String),
+        f(3, "group", String),
+        f(4, "version", String),
+        f(5, "resource", String),
+        f(6, "subresource", String),
+        f(7, "name", String),
+        f(8, "field_selector", Message("k8s.io.api.authorization.v1.FieldSelectorAttributes")),
+        f(9, "label_selector", Message("k8s.io.api.authorization.v1.LabelSelectorAttributes")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.ResourceRule", fields: &[
+        r(1, "verbs", String),
+        r(2, "api_groups", String),
+        r(3, "resources", String),
+        r(4, "resource_names", String),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
+        f(1, "metadata", Message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")),
+        f(2, "spec", Message("k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec")),
+        f(3, "status", Message("k8s.io.api.authorization.v1.SubjectAccessReviewStatus")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", fields: &[
+        f(1, "resource_attributes", Message("k8s.io.api.authorization.v1.ResourceAttributes")),
+        f(2, "non_resource_attributes", Message("k8s.io.api.authorization.v1.NonResourceAttributes")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
+        f(1, "metadata", Message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")),
+        f(2, "spec", Message("k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec")),
+        f(3, "status", Message("k8s.io.api.authorization.v1.SubjectRulesReviewStatus")),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", fields: &[
+        f(1, "namespace", String),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", fields: &[
+        f(1, "allowed", Bool),
+        f(2, "reason", String),
+        f(3, "evaluation_error", String),
+        f(4, "denied", Bool),
+    ] },
+    Message { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", fields: &[
+        r(1, "resource_rules", Message("k8s.io.api.authorization.v1.ResourceRule")),
+        r(2, "non_resource_rules", Message("k8s.io.api.authorization.v1.NonResourceRule")),
+        f(3, "incomplete", Bool),
+        f(4, "evaluation_error", String),
+    ] },
     Message { name: "k8s.io.api.autoscaling.v1.Scale", fields: &[
         f(1, "metadata", Message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")),
         f(2, "spec", Message("k8s.io.api.autoscaling.v1.ScaleSpec")),
@@ -1782,6 +1860,11 @@ pub static MESSAGES: &[Message] = &[
         f(4, "propagation_policy", String),
         r(5, "dry_run", String),
         f(6, "ignore_store_read_error_with_cluster_breaking_potential", Bool),
+    ] },
+    Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
+        f(1, "key", String),
+        f(2, "operator", String),
+        r(3, "values", String),
     ] },
     Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1", fields: &[
         f(1, "raw", Bytes),

@@ -1,7 +1,9 @@
 //! The registry of kinds skiff serves. Adding a kind is a row here; handlers, discovery,
 //! OpenAPI, tables, defaulting and validation all read this table.
 
-use k8s_openapi::api::{apps, batch, coordination, core, discovery, networking};
+use k8s_openapi::api::{
+    apps, authentication, authorization, batch, coordination, core, discovery, networking,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,7 +34,24 @@ pub struct Resource {
     /// Decodes into the typed struct and encodes back: normalises the JSON, drops unknown
     /// fields, and fails on type errors.
     pub normalize: fn(Value) -> Result<Value, serde_json::Error>,
+    /// Whether objects are stored; the review kinds are answered on create and never kept.
+    pub stored: bool,
 }
+
+/// The verbs of a stored resource.
+pub const STORED_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// The verbs of a create-only review resource.
+pub const REVIEW_VERBS: &[&str] = &["create"];
 
 fn roundtrip<T: Serialize + DeserializeOwned>(value: Value) -> Result<Value, serde_json::Error> {
     serde_json::to_value(serde_json::from_value::<T>(value)?)
@@ -83,6 +102,15 @@ impl Resource {
             || self.field_selectors.contains(&path)
     }
 
+    /// The verbs discovery advertises.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.stored {
+            STORED_VERBS
+        } else {
+            REVIEW_VERBS
+        }
+    }
+
     /// The `/apis/...` or `/api/v1` prefix of this resource's group-version.
     pub fn group_version_path(&self) -> String {
         if self.group.is_empty() {
@@ -113,333 +141,54 @@ macro_rules! resource {
             subresources: $subresources,
             field_selectors: $fields,
             normalize: roundtrip::<$ty>,
+            stored: true,
         }
     };
 }
 
 /// Every resource skiff serves.
+#[rustfmt::skip]
 pub static RESOURCES: &[Resource] = &[
-    resource!(
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        "namespace",
-        &["ns"],
-        false,
-        NONE,
-        &["status", "finalize"],
-        &["status.phase"],
-        core::v1::Namespace
-    ),
-    resource!(
-        "",
-        "v1",
-        "Pod",
-        "pods",
-        "pod",
-        &["po"],
-        true,
-        ALL,
-        &["status", "log", "binding"],
-        &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName"
-        ],
-        core::v1::Pod
-    ),
-    resource!(
-        "",
-        "v1",
-        "Service",
-        "services",
-        "service",
-        &["svc"],
-        true,
-        ALL,
-        STATUS,
-        NONE,
-        core::v1::Service
-    ),
-    resource!(
-        "",
-        "v1",
-        "Endpoints",
-        "endpoints",
-        "endpoints",
-        &["ep"],
-        true,
-        NONE,
-        NONE,
-        NONE,
-        core::v1::Endpoints
-    ),
-    resource!(
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        "configmap",
-        &["cm"],
-        true,
-        NONE,
-        NONE,
-        NONE,
-        core::v1::ConfigMap
-    ),
-    resource!(
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        "secret",
-        NONE,
-        true,
-        NONE,
-        NONE,
-        &["type"],
-        core::v1::Secret
-    ),
-    resource!(
-        "",
-        "v1",
-        "Event",
-        "events",
-        "event",
-        &["ev"],
-        true,
-        NONE,
-        NONE,
-        &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type"
-        ],
-        core::v1::Event
-    ),
-    resource!(
-        "",
-        "v1",
-        "Node",
-        "nodes",
-        "node",
-        &["no"],
-        false,
-        NONE,
-        STATUS,
-        &["spec.unschedulable"],
-        core::v1::Node
-    ),
-    resource!(
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        "serviceaccount",
-        &["sa"],
-        true,
-        NONE,
-        NONE,
-        NONE,
-        core::v1::ServiceAccount
-    ),
-    resource!(
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        "persistentvolumeclaim",
-        &["pvc"],
-        true,
-        NONE,
-        STATUS,
-        NONE,
-        core::v1::PersistentVolumeClaim
-    ),
-    resource!(
-        "",
-        "v1",
-        "PersistentVolume",
-        "persistentvolumes",
-        "persistentvolume",
-        &["pv"],
-        false,
-        NONE,
-        STATUS,
-        NONE,
-        core::v1::PersistentVolume
-    ),
-    resource!(
-        "",
-        "v1",
-        "ResourceQuota",
-        "resourcequotas",
-        "resourcequota",
-        &["quota"],
-        true,
-        NONE,
-        STATUS,
-        NONE,
-        core::v1::ResourceQuota
-    ),
-    resource!(
-        "",
-        "v1",
-        "LimitRange",
-        "limitranges",
-        "limitrange",
-        &["limits"],
-        true,
-        NONE,
-        NONE,
-        NONE,
-        core::v1::LimitRange
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        "deployment",
-        &["deploy"],
-        true,
-        ALL,
-        STATUS_SCALE,
-        NONE,
-        apps::v1::Deployment
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "ReplicaSet",
-        "replicasets",
-        "replicaset",
-        &["rs"],
-        true,
-        ALL,
-        STATUS_SCALE,
-        &["status.replicas"],
-        apps::v1::ReplicaSet
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "StatefulSet",
-        "statefulsets",
-        "statefulset",
-        &["sts"],
-        true,
-        ALL,
-        STATUS_SCALE,
-        NONE,
-        apps::v1::StatefulSet
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "DaemonSet",
-        "daemonsets",
-        "daemonset",
-        &["ds"],
-        true,
-        ALL,
-        STATUS,
-        NONE,
-        apps::v1::DaemonSet
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "ControllerRevision",
-        "controllerrevisions",
-        "controllerrevision",
-        NONE,
-        true,
-        NONE,
-        NONE,
-        NONE,
-        apps::v1::ControllerRevision
-    ),
-    resource!(
-        "batch",
-        "v1",
-        "Job",
-        "jobs",
-        "job",
-        NONE,
-        true,
-        ALL,
-        STATUS,
-        &["status.successful"],
-        batch::v1::Job
-    ),
-    resource!(
-        "batch",
-        "v1",
-        "CronJob",
-        "cronjobs",
-        "cronjob",
-        &["cj"],
-        true,
-        ALL,
-        STATUS,
-        NONE,
-        batch::v1::CronJob
-    ),
-    resource!(
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        "lease",
-        NONE,
-        true,
-        NONE,
-        NONE,
-        NONE,
-        coordination::v1::Lease
-    ),
-    resource!(
-        "networking.k8s.io",
-        "v1",
-        "Ingress",
-        "ingresses",
-        "ingress",
-        &["ing"],
-        true,
-        NONE,
-        STATUS,
-        NONE,
-        networking::v1::Ingress
-    ),
-    resource!(
-        "discovery.k8s.io",
-        "v1",
-        "EndpointSlice",
-        "endpointslices",
-        "endpointslice",
-        NONE,
-        true,
-        NONE,
-        NONE,
-        NONE,
-        discovery::v1::EndpointSlice
-    ),
+    //        group, version, kind, plural, singular, short names, namespaced, categories, subresources, field selectors, type
+    resource!("", "v1", "Namespace", "namespaces", "namespace", &["ns"], false, NONE, &["status", "finalize"], &["status.phase"], core::v1::Namespace),
+    resource!("", "v1", "Pod", "pods", "pod", &["po"], true, ALL, &["status", "log", "binding"],
+        &["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+          "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"], core::v1::Pod),
+    resource!("", "v1", "Service", "services", "service", &["svc"], true, ALL, STATUS, NONE, core::v1::Service),
+    resource!("", "v1", "Endpoints", "endpoints", "endpoints", &["ep"], true, NONE, NONE, NONE, core::v1::Endpoints),
+    resource!("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, NONE, NONE, NONE, core::v1::ConfigMap),
+    resource!("", "v1", "Secret", "secrets", "secret", NONE, true, NONE, NONE, &["type"], core::v1::Secret),
+    resource!("", "v1", "Event", "events", "event", &["ev"], true, NONE, NONE,
+        &["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+          "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+          "reason", "reportingComponent", "source", "type"], core::v1::Event),
+    resource!("", "v1", "Node", "nodes", "node", &["no"], false, NONE, STATUS, &["spec.unschedulable"], core::v1::Node),
+    resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true, NONE, NONE, NONE, core::v1::ServiceAccount),
+    resource!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", &["pvc"], true, NONE, STATUS, NONE, core::v1::PersistentVolumeClaim),
+    resource!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", &["pv"], false, NONE, STATUS, NONE, core::v1::PersistentVolume),
+    resource!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], true, NONE, STATUS, NONE, core::v1::ResourceQuota),
+    resource!("", "v1", "LimitRange", "limitranges", "limitrange", &["limits"], true, NONE, NONE, NONE, core::v1::LimitRange),
+    resource!("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, ALL, STATUS_SCALE, NONE, apps::v1::Deployment),
+    resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, ALL, STATUS_SCALE, &["status.replicas"], apps::v1::ReplicaSet),
+    resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, ALL, STATUS_SCALE, NONE, apps::v1::StatefulSet),
+    resource!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, ALL, STATUS, NONE, apps::v1::DaemonSet),
+    resource!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", NONE, true, NONE, NONE, NONE, apps::v1::ControllerRevision),
+    resource!("batch", "v1", "Job", "jobs", "job", NONE, true, ALL, STATUS, &["status.successful"], batch::v1::Job),
+    resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, ALL, STATUS, NONE, batch::v1::CronJob),
+    resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", NONE, true, NONE, NONE, NONE, coordination::v1::Lease),
+    resource!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, NONE, STATUS, NONE, networking::v1::Ingress),
+    resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", NONE, true, NONE, NONE, NONE, discovery::v1::EndpointSlice),
+    // Create-only reviews: answered from the caller's identity, never stored.
+    review(resource!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", NONE, false, NONE, NONE, NONE, authorization::v1::SelfSubjectAccessReview)),
+    review(resource!("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", NONE, true, NONE, NONE, NONE, authorization::v1::SelfSubjectRulesReview)),
+    review(resource!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", NONE, false, NONE, NONE, NONE, authentication::v1::SelfSubjectReview)),
 ];
+
+/// Marks a row as a create-only review kind.
+const fn review(mut resource: Resource) -> Resource {
+    resource.stored = false;
+    resource
+}
 
 /// Finds a resource by group, version and plural (or singular/short name, for CLI use).
 pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {

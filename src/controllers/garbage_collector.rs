@@ -182,7 +182,7 @@ impl Collector {
     /// Rebuilds the index from the store and queues everything that needs a look.
     async fn resync(&mut self) {
         self.index = Index::default();
-        for resource in RESOURCES {
+        for resource in RESOURCES.iter().filter(|r| r.stored) {
             let key = resource.store_key();
             let page = match self.objects.store().list(&key, None, None, None).await {
                 Ok(page) => page,

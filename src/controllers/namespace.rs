@@ -96,7 +96,7 @@ async fn reconcile(objects: &Objects, name: &str) -> Result<Option<Duration>, Ap
     let mut remaining = 0usize;
     let none = crate::api::selector::LabelSelector::default();
     let all = crate::api::selector::FieldSelector::default();
-    for resource in RESOURCES.iter().filter(|r| r.namespaced) {
+    for resource in RESOURCES.iter().filter(|r| r.namespaced && r.stored) {
         let listed = objects
             .list(resource, Some(name), &none, &all, None, None)
             .await?;
