@@ -33,6 +33,11 @@ enum Command {
         #[command(flatten)]
         args: skiff::cli::GetArgs,
     },
+    /// Manage the local image store (works whether or not the server runs).
+    Image {
+        #[command(subcommand)]
+        command: skiff::cli::image::ImageCommand,
+    },
     /// Delete resources.
     Delete {
         #[command(flatten)]
@@ -56,6 +61,21 @@ struct ServeArgs {
     /// How often watch history is compacted, in seconds (Kubernetes: 300).
     #[arg(long, default_value_t = 300)]
     compaction_interval_seconds: u64,
+    /// Name of the embedded node [default: the host name].
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Run the control plane only, without the embedded node.
+    #[arg(long)]
+    no_node: bool,
+    /// A registry that may be reached over plain HTTP (repeatable; loopback always may).
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// First restart delay of a crashing container, in seconds (doubles up to the maximum).
+    #[arg(long, default_value_t = 10.0)]
+    restart_backoff_seconds: f64,
+    /// Longest restart delay of a crashing container, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    restart_backoff_max_seconds: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,7 +94,20 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => {
+                let node = (!args.no_node).then(|| {
+                    let mut node = skiff::node::NodeConfig::for_host(args.data_dir.clone());
+                    if let Some(name) = args.node_name.clone() {
+                        node.name = name;
+                    }
+                    node.insecure_registries = args.insecure_registries.clone();
+                    node.backoff_initial =
+                        Duration::from_secs_f64(args.restart_backoff_seconds.max(0.001));
+                    node.backoff_max =
+                        Duration::from_secs_f64(args.restart_backoff_max_seconds.max(0.001));
+                    node
+                });
                 let config = skiff::server::ServeConfig {
+                    node,
                     data_dir: args.data_dir,
                     listen: args.listen,
                     datastore: args.datastore,
@@ -91,6 +124,10 @@ fn main() -> anyhow::Result<()> {
             Command::Get { client, args } => {
                 let result = skiff::cli::get(&client, &args).await;
                 std::process::exit(skiff::cli::report(&result))
+            }
+            Command::Image { command } => {
+                let result = skiff::cli::image::run(&command).await;
+                std::process::exit(skiff::cli::image::report(&result))
             }
             Command::Delete { client, args } => {
                 let result = skiff::cli::delete(&client, &args).await;

@@ -501,8 +501,8 @@ fn strict_validation_rejects_unknown_fields_and_invalid_objects() {
 }
 
 #[test]
-fn pods_stay_pending_and_logs_explain_why() {
-    let server = Server::start();
+fn without_a_node_pods_stay_pending_and_logs_explain_why() {
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--no-node"]);
     server.kubectl_ok(&["run", "hello", "--image=hello.wasm", "--restart=Never"]);
     let table = server.kubectl_ok(&["get", "pods"]);
     assert!(

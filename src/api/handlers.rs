@@ -678,9 +678,107 @@ async fn logs(
             "pod {name} does not have a host assigned"
         )));
     }
-    Err(ApiError::bad_request(format!(
-        "container \"{container}\" in pod \"{name}\" is waiting to start: no node agent is running on node \"{node}\""
-    )))
+    let agent = state
+        .node
+        .as_ref()
+        .filter(|agent| agent.name() == node)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" cannot serve logs: node \"{node}\" is not run by this server"
+            ))
+        })?;
+    let options = log_options(params)?;
+    let previous = truthy(params, "previous");
+    let path = agent.log_path(&pod.object, &container, previous)?;
+    let restart = pod
+        .object
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .chain(
+            pod.object
+                .pointer("/status/initContainerStatuses")
+                .and_then(Value::as_array),
+        )
+        .flatten()
+        .find(|s| s["name"] == container.as_str())
+        .and_then(|s| s["restartCount"].as_u64());
+    // Following ends when this attempt ends: the container stops running, restarts, or the
+    // pod goes.
+    let objects = state.objects.clone();
+    let (ns, pod_name, watched) = (namespace.to_string(), name.to_string(), container.clone());
+    let done = async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let Ok(current) = objects.get(resource, &ns, &pod_name).await else {
+                return;
+            };
+            let status = current
+                .object
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .chain(
+                    current
+                        .object
+                        .pointer("/status/initContainerStatuses")
+                        .and_then(Value::as_array),
+                )
+                .flatten()
+                .find(|s| s["name"] == watched.as_str())
+                .cloned();
+            let running = status
+                .as_ref()
+                .is_some_and(|s| s.pointer("/state/running").is_some());
+            let same = status.as_ref().and_then(|s| s["restartCount"].as_u64()) == restart;
+            let waiting_first = status.as_ref().is_some_and(|s| {
+                s.pointer("/state/waiting").is_some() && s["lastState"] == json!({})
+            });
+            let still_running = running && same;
+            if !still_running && !waiting_first {
+                return;
+            }
+        }
+    };
+    let stream = crate::node::logs::read(&path, options, done);
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(response)
+}
+
+/// `kubectl logs` query parameters.
+fn log_options(params: &Params) -> Result<crate::node::logs::LogOptions, ApiError> {
+    let number = |key: &str| -> Result<Option<i64>, ApiError> {
+        params
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}")))
+            })
+            .transpose()
+    };
+    let since = match (
+        number("sinceSeconds")?,
+        params.get("sinceTime").filter(|v| !v.is_empty()),
+    ) {
+        (Some(secs), _) => Some(Utc::now() - chrono::Duration::seconds(secs.max(0))),
+        (None, Some(time)) => Some(
+            chrono::DateTime::parse_from_rfc3339(time)
+                .map_err(|_| ApiError::bad_request(format!("invalid sinceTime {time:?}")))?
+                .with_timezone(&Utc),
+        ),
+        (None, None) => None,
+    };
+    Ok(crate::node::logs::LogOptions {
+        follow: truthy(params, "follow"),
+        timestamps: truthy(params, "timestamps"),
+        since,
+        tail_lines: number("tailLines")?.map(|n| n.max(0) as u64),
+        limit_bytes: number("limitBytes")?.map(|n| n.max(0) as u64),
+    })
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct AppState {
     pub server_address: String,
     /// The admin bearer token.
     pub token: String,
+    /// The embedded node, which serves container logs.
+    pub node: Option<std::sync::Arc<crate::node::NodeAgent>>,
 }
 
 /// Paths Kubernetes serves to unauthenticated clients.

@@ -10,6 +10,7 @@
 mod apply;
 mod delete;
 mod get;
+pub mod image;
 pub mod manifest;
 pub mod printer;
 mod request;

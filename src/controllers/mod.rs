@@ -1,6 +1,7 @@
 //! Reconcile loops. Each reads state through the object service's store and writes through
 //! the object service, never around it.
 
+pub mod events;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod queue;

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub datastore: Option<String>,
     /// How often history is compacted.
     pub compaction_interval: Duration,
+    /// The embedded node's settings; None runs the control plane only.
+    pub node: Option<crate::node::NodeConfig>,
 }
 
 /// Errors starting the server.
@@ -69,6 +71,9 @@ pub enum ServeError {
     /// Creating the system namespaces failed.
     #[error("bootstrapping: {0}")]
     Bootstrap(#[from] crate::api::error::ApiError),
+    /// The embedded node could not start.
+    #[error("starting the node: {0}")]
+    Node(#[from] crate::node::NodeError),
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -161,6 +166,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     bootstrap(&objects).await?;
     let _compactor = compact::spawn(store.clone(), config.compaction_interval);
     controllers::spawn_all(objects.clone()).await;
+    crate::scheduler::spawn(objects.clone());
+    let node = match config.node.clone() {
+        Some(node) => Some(crate::node::NodeAgent::start(objects.clone(), node).await?),
+        None => None,
+    };
 
     let token = kubeconfig::load_or_create_token(&dir.join("token"))
         .map_err(io_error("creating the admin token"))?;
@@ -184,6 +194,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         objects,
         server_address: server_address.clone(),
         token: token.clone(),
+        node,
     });
     let app = router(state);
 

@@ -1,0 +1,975 @@
+//! One pod's life on the node: images, volumes, init containers in order, then the
+//! containers under the pod's restart policy, the active deadline, and graceful deletion.
+//! Every state change is written to the pod's status.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use skiff_runtime::image::{ImageKind, PullOptions};
+use skiff_runtime::wasm::{CancelToken, Exit, OutputSink, Preopen, Program, RunSpec};
+use tokio::sync::{Notify, watch};
+
+use super::config::{self, ConfigError, Mount};
+use super::logs::{LogWriter, Stream};
+use super::status::{self, ContainerRecord, State, Termination};
+use super::{COMPONENT, NodeAgent};
+use crate::api::error::Reason;
+use crate::api::objects::{DeleteOptions, timestamp};
+use crate::api::resources::{Resource, by_plural};
+use crate::controllers::events::EventType;
+
+/// A good run this long resets the crash-loop backoff (Kubernetes: 10 min).
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often a container stuck on configuration or images is retried at most.
+const RETRY: Duration = Duration::from_secs(2);
+
+fn pods() -> &'static Resource {
+    by_plural("", "v1", "pods").expect("pods are served")
+}
+
+fn now() -> String {
+    timestamp(Utc::now())
+}
+
+/// The pod's state as the node sees it; the status writer turns it into `status`.
+struct PodState {
+    init: Vec<ContainerRecord>,
+    containers: Vec<ContainerRecord>,
+    init_done: bool,
+    init_failed: bool,
+    /// Set when the whole pod failed (DeadlineExceeded...): (reason, message).
+    failure: Option<(String, String)>,
+    start_time: String,
+}
+
+/// Shared between the pod's tasks.
+struct Pod {
+    agent: Arc<NodeAgent>,
+    namespace: String,
+    name: String,
+    uid: String,
+    policy: String,
+    state: Mutex<PodState>,
+    changed: Notify,
+    /// Cancelled when the pod must stop (deleted, deadline).
+    stop: CancelToken,
+}
+
+impl Pod {
+    fn update(&self, f: impl FnOnce(&mut PodState)) {
+        f(&mut self.state.lock().expect("pod state"));
+        self.changed.notify_one();
+    }
+
+    fn set_container(&self, init: bool, index: usize, f: impl FnOnce(&mut ContainerRecord)) {
+        self.update(|s| {
+            let list = if init { &mut s.init } else { &mut s.containers };
+            if let Some(c) = list.get_mut(index) {
+                f(c);
+            }
+        });
+    }
+
+    async fn event(&self, pod: &Value, kind: EventType, reason: &str, message: &str) {
+        self.agent.recorder.record(pod, kind, reason, message).await;
+    }
+
+    /// Writes the current state to the pod's status.
+    async fn write_status(&self) -> bool {
+        let (phase, init_json, containers_json, failure, start_time, init_done, containers) = {
+            let s = self.state.lock().expect("pod state");
+            let phase = if s.failure.is_some() {
+                "Failed"
+            } else {
+                status::phase(&self.policy, s.init_done, s.init_failed, &s.containers)
+            };
+            (
+                phase,
+                status::container_statuses(&s.init, &self.uid),
+                status::container_statuses(&s.containers, &self.uid),
+                s.failure.clone(),
+                s.start_time.clone(),
+                s.init_done,
+                s.containers.clone(),
+            )
+        };
+        let now = now();
+        let result = self
+            .agent
+            .objects
+            .modify(
+                pods(),
+                &self.namespace,
+                &self.name,
+                Some("status"),
+                COMPONENT,
+                |pod| {
+                    if pod.pointer("/metadata/uid").and_then(Value::as_str)
+                        != Some(self.uid.as_str())
+                    {
+                        return false;
+                    }
+                    let previous = pod["status"]["conditions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut status = pod["status"].clone();
+                    status["phase"] = json!(phase);
+                    status["conditions"] = json!(status::conditions(
+                        &previous,
+                        phase,
+                        init_done,
+                        &containers,
+                        &now
+                    ));
+                    status["hostIP"] = json!("127.0.0.1");
+                    status["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
+                    status["startTime"] = json!(start_time);
+                    if !init_json.is_empty() {
+                        status["initContainerStatuses"] = json!(init_json);
+                    }
+                    status["containerStatuses"] = json!(containers_json);
+                    if let Some((reason, message)) = &failure {
+                        status["reason"] = json!(reason);
+                        status["message"] = json!(message);
+                    }
+                    if pod["status"] == status {
+                        return false;
+                    }
+                    pod["status"] = status;
+                    true
+                },
+            )
+            .await;
+        match result {
+            Ok(_) => true,
+            Err(e) if e.reason == Reason::NotFound => false,
+            Err(error) => {
+                tracing::warn!(%error, pod = %self.name, "status update failed");
+                true
+            }
+        }
+    }
+}
+
+/// An [`OutputSink`] that writes one stream of an attempt to its CRI log file.
+struct LogSink {
+    writer: Arc<LogWriter>,
+    stream: Stream,
+}
+
+impl OutputSink for LogSink {
+    fn write(&self, bytes: &[u8]) {
+        self.writer.write(self.stream, bytes);
+    }
+}
+
+/// Records containers found running in the store when the node (re)starts: their guests died
+/// with the previous process.
+fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>) {
+    for (record, stored) in records
+        .iter_mut()
+        .zip(stored.map(Vec::as_slice).unwrap_or_default())
+    {
+        record.restart_count = stored["restartCount"].as_u64().unwrap_or(0) as u32;
+        record.image_id = stored["imageID"].as_str().unwrap_or_default().to_string();
+        let finished = |t: &Value| Termination {
+            exit_code: t["exitCode"].as_i64().unwrap_or(0) as i32,
+            reason: t["reason"].as_str().unwrap_or_default().to_string(),
+            message: t["message"].as_str().map(String::from),
+            started_at: t["startedAt"].as_str().unwrap_or_default().to_string(),
+            finished_at: t["finishedAt"].as_str().unwrap_or_default().to_string(),
+        };
+        if let Some(t) = stored.pointer("/lastState/terminated") {
+            record.last_state = Some(finished(t));
+        }
+        if let Some(t) = stored.pointer("/state/terminated") {
+            record.state = State::Terminated(finished(t));
+        } else if let Some(r) = stored.pointer("/state/running") {
+            // The guest was running in the process that stopped: it is gone.
+            record.state = State::Terminated(Termination {
+                exit_code: 137,
+                reason: "ContainerStatusUnknown".into(),
+                message: Some("The container could not be located when the node restarted".into()),
+                started_at: r["startedAt"].as_str().unwrap_or_default().to_string(),
+                finished_at: now(),
+            });
+        }
+    }
+}
+
+/// Runs a pod until it is deleted (its feed closes or it carries a deletionTimestamp).
+pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<Value>>) {
+    let spec_pod = updates.borrow().clone();
+    let meta = &spec_pod["metadata"];
+    let names = |key: &str| -> Vec<ContainerRecord> {
+        spec_pod
+            .pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        ContainerRecord::new(
+                            c["name"].as_str().unwrap_or_default(),
+                            c["image"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut init = names("initContainers");
+    let mut containers = names("containers");
+    recover(
+        &mut init,
+        spec_pod
+            .pointer("/status/initContainerStatuses")
+            .and_then(Value::as_array),
+    );
+    recover(
+        &mut containers,
+        spec_pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array),
+    );
+    let stored_phase = spec_pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending")
+        .to_string();
+    let init_done = init
+        .iter()
+        .all(|c| matches!(&c.state, State::Terminated(t) if t.exit_code == 0));
+    let pod = Arc::new(Pod {
+        agent: agent.clone(),
+        namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
+        name: meta["name"].as_str().unwrap_or_default().to_string(),
+        uid: meta["uid"].as_str().unwrap_or_default().to_string(),
+        policy: spec_pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+            .to_string(),
+        state: Mutex::new(PodState {
+            init_done,
+            init,
+            containers,
+            init_failed: stored_phase == "Failed",
+            failure: None,
+            start_time: spec_pod
+                .pointer("/status/startTime")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(now),
+        }),
+        changed: Notify::new(),
+        stop: CancelToken::new(),
+    });
+    let finished_already = matches!(stored_phase.as_str(), "Succeeded" | "Failed");
+
+    // The status writer: one write per burst of changes.
+    let writer = {
+        let pod = pod.clone();
+        tokio::spawn(async move {
+            loop {
+                pod.changed.notified().await;
+                if !pod.write_status().await {
+                    return;
+                }
+            }
+        })
+    };
+
+    let lifecycle = {
+        let pod = pod.clone();
+        let spec = spec_pod.clone();
+        tokio::spawn(async move {
+            if !finished_already {
+                run_pod(&pod, &spec).await;
+            }
+        })
+    };
+
+    // Wait for deletion (or the pod vanishing), then stop everything.
+    let deleting = loop {
+        let current = updates.borrow().clone();
+        if current
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+        {
+            break Some(current);
+        }
+        if updates.changed().await.is_err() {
+            break None;
+        }
+    };
+    if let Some(current) = deleting {
+        let grace = current
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+            .max(0) as u64;
+        if !lifecycle.is_finished() {
+            pod.event(
+                &current,
+                EventType::Normal,
+                "Killing",
+                "Stopping all containers",
+            )
+            .await;
+            // Wasm guests get no signal: they may finish within the grace period, then are interrupted.
+            let _ = tokio::time::timeout(Duration::from_secs(grace), async {
+                while !lifecycle.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+        }
+        pod.stop.cancel();
+        let _ = lifecycle.await;
+        pod.changed.notify_one();
+        tokio::task::yield_now().await;
+        let _ = pod.write_status().await;
+        let options = DeleteOptions {
+            grace_period: Some(0),
+            uid: Some(pod.uid.clone()),
+            ..DeleteOptions::default()
+        };
+        if let Err(error) = agent
+            .objects
+            .delete(pods(), &pod.namespace, &pod.name, &options)
+            .await
+            && error.reason != Reason::NotFound
+            && error.reason != Reason::Conflict
+        {
+            tracing::warn!(%error, pod = %pod.name, "finishing the pod's deletion failed");
+        }
+    } else {
+        pod.stop.cancel();
+        let _ = lifecycle.await;
+    }
+    writer.abort();
+    // The pod is gone: its volumes and logs go with it.
+    let dir_name = format!("{}_{}_{}", pod.namespace, pod.name, pod.uid);
+    let _ = std::fs::remove_dir_all(agent.pods_dir().join(&pod.uid));
+    let _ = std::fs::remove_dir_all(agent.logs_dir().join(dir_name));
+}
+
+/// Resolves, pulls if needed and loads one container's program.
+async fn program_for(
+    pod: &Pod,
+    spec: &Value,
+    container: &Value,
+    init: bool,
+    index: usize,
+) -> Option<Arc<Program>> {
+    let agent = &pod.agent;
+    let image = container["image"].as_str().unwrap_or_default();
+    let policy = container["imagePullPolicy"]
+        .as_str()
+        .unwrap_or("IfNotPresent");
+    let mut failures = 0u32;
+    loop {
+        if pod.stop.is_cancelled() {
+            return None;
+        }
+        let local = agent.images.resolve(image).ok().flatten();
+        let record = match (policy, local) {
+            ("Never", Some(r)) | ("IfNotPresent", Some(r)) => Ok(r),
+            ("Never", None) => Err((
+                "ErrImageNeverPull".to_string(),
+                format!("Container image \"{image}\" is not present with pull policy of Never"),
+            )),
+            (_, local) => {
+                pod.event(
+                    spec,
+                    EventType::Normal,
+                    "Pulling",
+                    &format!("Pulling image \"{image}\""),
+                )
+                .await;
+                let started = Instant::now();
+                let options = PullOptions {
+                    insecure_registries: agent.config.insecure_registries.clone(),
+                    auth: None,
+                };
+                match agent.images.pull(image, &options).await {
+                    Ok(r) => {
+                        pod.event(
+                            spec,
+                            EventType::Normal,
+                            "Pulled",
+                            &format!(
+                                "Successfully pulled image \"{image}\" in {:.3}s",
+                                started.elapsed().as_secs_f64()
+                            ),
+                        )
+                        .await;
+                        Ok(r)
+                    }
+                    // An image imported locally stays usable when no registry has it.
+                    Err(_) if local.is_some() => Ok(local.expect("checked")),
+                    Err(e) => Err(("ErrImagePull".to_string(), e.to_string())),
+                }
+            }
+        };
+        let record = match record {
+            Ok(r) => r,
+            Err((reason, message)) => {
+                failures += 1;
+                pod.event(
+                    spec,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {message}"),
+                )
+                .await;
+                pod.set_container(init, index, |c| {
+                    c.state = State::Waiting {
+                        reason: reason.clone(),
+                        message: Some(message.clone()),
+                    }
+                });
+                let delay = status::backoff(
+                    failures,
+                    agent.config.backoff_initial,
+                    agent.config.backoff_max,
+                );
+                if reason == "ErrImagePull" {
+                    tokio::select! { _ = tokio::time::sleep(RETRY.min(delay)) => {}, _ = pod.stop.cancelled() => return None }
+                    pod.set_container(init, index, |c| {
+                        c.state = State::Waiting {
+                            reason: "ImagePullBackOff".into(),
+                            message: Some(format!("Back-off pulling image \"{image}\": {message}")),
+                        }
+                    });
+                }
+                tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = pod.stop.cancelled() => return None }
+                continue;
+            }
+        };
+        let reference = record.reference.clone();
+        pod.set_container(init, index, |c| {
+            c.image_id = format!(
+                "{}@{}",
+                reference.split(':').next().unwrap_or(&reference),
+                record.digest
+            )
+        });
+        if record.kind == ImageKind::Container {
+            let message = format!(
+                "image \"{image}\" is an OCI container image; this node runs Wasm images only so far"
+            );
+            pod.set_container(init, index, |c| {
+                c.state = State::Waiting {
+                    reason: "CreateContainerError".into(),
+                    message: Some(message.clone()),
+                }
+            });
+            pod.event(spec, EventType::Warning, "Failed", &message)
+                .await;
+            tokio::select! { _ = tokio::time::sleep(agent.config.backoff_max) => continue, _ = pod.stop.cancelled() => return None }
+        }
+        let loaded = match agent.images.wasm_path(&record) {
+            Some(path) => match tokio::fs::read(&path).await {
+                Ok(bytes) => {
+                    let digest = record
+                        .wasm_digest
+                        .clone()
+                        .unwrap_or_else(|| record.digest.clone());
+                    agent
+                        .runtime
+                        .load(&digest, &bytes)
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("reading {}: {e}", path.display())),
+            },
+            None => Err(format!("image \"{image}\" has no Wasm layer")),
+        };
+        match loaded {
+            Ok(program) => return Some(program),
+            Err(message) => {
+                failures += 1;
+                pod.set_container(init, index, |c| {
+                    c.state = State::Waiting {
+                        reason: "CreateContainerError".into(),
+                        message: Some(message.clone()),
+                    }
+                });
+                pod.event(
+                    spec,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Error: {message}"),
+                )
+                .await;
+                let delay = status::backoff(
+                    failures,
+                    agent.config.backoff_initial,
+                    agent.config.backoff_max,
+                );
+                tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = pod.stop.cancelled() => return None }
+            }
+        }
+    }
+}
+
+fn quantity(container: &Value, path: &str) -> Option<i128> {
+    container
+        .pointer(path)
+        .and_then(Value::as_str)
+        .and_then(crate::api::validation::parse_quantity)
+}
+
+/// One container of the pod, ready to run.
+struct Slot {
+    /// The container's spec.
+    container: Value,
+    /// Its loaded program.
+    program: Arc<Program>,
+    /// Its volume mounts.
+    mounts: Vec<Mount>,
+    /// Whether it is an init container.
+    init: bool,
+    /// Its index in `initContainers` or `containers`.
+    index: usize,
+    /// The pod's active deadline.
+    deadline: Option<Instant>,
+}
+
+/// Marks the pod failed for exceeding `activeDeadlineSeconds` (once, whoever notices first).
+async fn deadline_exceeded(pod: &Pod, spec: &Value) {
+    let message = "Pod was active on the node longer than the specified deadline";
+    let first = {
+        let mut state = pod.state.lock().expect("pod state");
+        let first = state.failure.is_none();
+        state
+            .failure
+            .get_or_insert_with(|| ("DeadlineExceeded".into(), message.into()));
+        first
+    };
+    pod.changed.notify_one();
+    if first {
+        pod.event(spec, EventType::Normal, "DeadlineExceeded", message)
+            .await;
+    }
+}
+
+/// Runs one attempt of a container; returns its termination.
+async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
+    let Slot {
+        container,
+        program,
+        mounts,
+        init,
+        index,
+        deadline,
+        ..
+    } = slot;
+    let (init, index, deadline) = (*init, *index, *deadline);
+    let agent = &pod.agent;
+    let name = container["name"].as_str().unwrap_or_default();
+    let restart = {
+        let s = pod.state.lock().expect("pod state");
+        let list = if init { &s.init } else { &s.containers };
+        list.get(index).map(|c| c.restart_count).unwrap_or(0)
+    };
+    let started_at = now();
+    let fail = |reason: &str, message: String| Termination {
+        exit_code: 128,
+        reason: reason.into(),
+        message: Some(message),
+        started_at: started_at.clone(),
+        finished_at: now(),
+    };
+    let env = match config::environment(&agent.objects, spec, container).await {
+        Ok(env) => env,
+        Err(e) => return fail("CreateContainerConfigError", e.to_string()),
+    };
+    let path = super::logs::attempt_path(
+        &agent.logs_dir(),
+        &pod.namespace,
+        &pod.name,
+        &pod.uid,
+        name,
+        restart,
+    );
+    let writer = match LogWriter::create(&path, agent.config.log_limits) {
+        Ok(w) => Arc::new(w),
+        Err(e) => return fail("RunContainerError", format!("creating the log file: {e}")),
+    };
+    let mut args: Vec<String> = Vec::new();
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if command.is_empty() {
+        args.push(name.to_string());
+    }
+    args.extend(command);
+    args.extend(
+        container["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|s| config::expand(s, &env))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    );
+    let mut env = env;
+    if !env.iter().any(|(k, _)| k == "HOSTNAME") {
+        env.push(("HOSTNAME".into(), pod.name.clone()));
+    }
+    let cancel = CancelToken::new();
+    let run_spec = RunSpec {
+        args,
+        env,
+        working_dir: container["workingDir"].as_str().map(String::from),
+        preopens: mounts
+            .iter()
+            .map(|m| Preopen {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        stdout: Arc::new(LogSink {
+            writer: writer.clone(),
+            stream: Stream::Stdout,
+        }),
+        stderr: Arc::new(LogSink {
+            writer: writer.clone(),
+            stream: Stream::Stderr,
+        }),
+        memory_limit: quantity(container, "/resources/limits/memory").map(|m| (m / 1000) as u64),
+        cpu_millis: quantity(container, "/resources/limits/cpu").map(|c| c.max(1) as u64),
+        deadline,
+        cancel: cancel.clone(),
+    };
+    pod.set_container(init, index, |c| {
+        c.state = State::Running {
+            started_at: started_at.clone(),
+        }
+    });
+    let stop = pod.stop.clone();
+    let forward = tokio::spawn(async move {
+        stop.cancelled().await;
+        cancel.cancel();
+    });
+    let outcome = agent.runtime.run(program, run_spec).await;
+    forward.abort();
+    writer.close();
+    let (exit_code, reason, message) = match outcome.exit {
+        Exit::Code(0) => (0, "Completed", None),
+        Exit::Code(code) => (code, "Error", None),
+        Exit::OomKilled => (137, "OOMKilled", None),
+        Exit::Trap { message } => (1, "Error", Some(message)),
+        Exit::DeadlineExceeded => (137, "DeadlineExceeded", None),
+        Exit::Killed => (137, "Error", None),
+        Exit::StartFailed { reason } => (128, "StartError", Some(reason)),
+    };
+    Termination {
+        exit_code,
+        reason: reason.into(),
+        message,
+        started_at,
+        finished_at: now(),
+    }
+}
+
+/// Runs a container under the restart policy until it is done for good or the pod stops.
+/// Returns the final termination.
+async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<Termination> {
+    let (init, index) = (slot.init, slot.index);
+    let container = &slot.container;
+    let agent = &pod.agent;
+    let name = container["name"].as_str().unwrap_or_default().to_string();
+    let mut failures = 0u32;
+    loop {
+        if pod.stop.is_cancelled() {
+            return None;
+        }
+        let began = Instant::now();
+        if failures == 0 {
+            pod.event(
+                &spec,
+                EventType::Normal,
+                "Created",
+                &format!("Created container {name}"),
+            )
+            .await;
+        }
+        pod.event(
+            &spec,
+            EventType::Normal,
+            "Started",
+            &format!("Started container {name}"),
+        )
+        .await;
+        let termination = attempt(&pod, &spec, &slot).await;
+        if termination.reason == "DeadlineExceeded" {
+            deadline_exceeded(&pod, &spec).await;
+        }
+        if termination.reason == "OOMKilled" {
+            pod.event(
+                &spec,
+                EventType::Warning,
+                "OOMKilled",
+                &format!("Container {name} exceeded its memory limit"),
+            )
+            .await;
+        }
+        pod.set_container(init, index, |c| {
+            c.state = State::Terminated(termination.clone())
+        });
+        // Init containers restart on failure unless the policy is Never.
+        let policy = if init && pod.policy == "Always" {
+            "OnFailure"
+        } else {
+            pod.policy.as_str()
+        };
+        if pod.stop.is_cancelled()
+            || !status::will_restart(policy, termination.exit_code)
+            || termination.reason == "DeadlineExceeded"
+        {
+            return Some(termination);
+        }
+        failures = if began.elapsed() >= BACKOFF_RESET {
+            1
+        } else {
+            failures + 1
+        };
+        let delay = status::backoff(
+            failures,
+            agent.config.backoff_initial,
+            agent.config.backoff_max,
+        );
+        let message = format!(
+            "back-off {}s restarting failed container={name} pod={}_{}({})",
+            delay.as_secs(),
+            pod.name,
+            pod.namespace,
+            pod.uid
+        );
+        pod.set_container(init, index, |c| {
+            c.last_state = Some(termination.clone());
+            c.state = State::Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: Some(message.clone()),
+            };
+        });
+        pod.event(
+            &spec,
+            EventType::Warning,
+            "BackOff",
+            &format!(
+                "Back-off restarting failed container {name} in pod {}_{}({})",
+                pod.name, pod.namespace, pod.uid
+            ),
+        )
+        .await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = pod.stop.cancelled() => return Some(termination),
+        }
+        pod.set_container(init, index, |c| c.restart_count += 1);
+    }
+}
+
+/// The pod's whole run: prepare, init containers, containers.
+async fn run_pod(pod: &Arc<Pod>, spec_value: &Value) {
+    let spec = Arc::new(spec_value.clone());
+    pod.changed.notify_one();
+    let agent = &pod.agent;
+    // The active deadline counts from the pod's start on the node.
+    let deadline = spec
+        .pointer("/spec/activeDeadlineSeconds")
+        .and_then(Value::as_u64)
+        .map(|secs| {
+            let start = pod.state.lock().expect("pod state").start_time.clone();
+            let started = chrono::DateTime::parse_from_rfc3339(&start)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            let left = (started + chrono::Duration::seconds(secs as i64) - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            Instant::now() + left
+        });
+    let deadline_watch = deadline.map(|at| {
+        let pod = pod.clone();
+        let spec = spec.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            deadline_exceeded(&pod, &spec).await;
+            pod.stop.cancel();
+        })
+    });
+
+    let volumes = loop {
+        match config::prepare_volumes(&agent.objects, &spec, &agent.pods_dir().join(&pod.uid)).await
+        {
+            Ok(v) => break v,
+            Err(e) => {
+                let message = e.to_string();
+                pod.update(|s| {
+                    for c in s.init.iter_mut().chain(s.containers.iter_mut()) {
+                        if matches!(c.state, State::Waiting { .. }) {
+                            c.state = State::Waiting {
+                                reason: "CreateContainerConfigError".into(),
+                                message: Some(message.clone()),
+                            };
+                        }
+                    }
+                });
+                pod.event(&spec, EventType::Warning, "FailedMount", &message)
+                    .await;
+                tokio::select! { _ = tokio::time::sleep(RETRY) => {}, _ = pod.stop.cancelled() => return }
+            }
+        }
+    };
+    let mounts_of = |c: &Value| -> Result<Vec<Mount>, ConfigError> { config::mounts(c, &volumes) };
+
+    // Init containers, one after another.
+    let init_specs: Vec<Value> = spec
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let already_done = pod.state.lock().expect("pod state").init_done;
+    if !already_done {
+        for (index, container) in init_specs.iter().enumerate() {
+            let done = matches!(&pod.state.lock().expect("pod state").init[index].state, State::Terminated(t) if t.exit_code == 0);
+            if done {
+                continue;
+            }
+            let Some(program) = program_for(pod, &spec, container, true, index).await else {
+                return;
+            };
+            let mounts = match mounts_of(container) {
+                Ok(m) => m,
+                Err(e) => {
+                    pod.set_container(true, index, |c| {
+                        c.state = State::Waiting {
+                            reason: "CreateContainerConfigError".into(),
+                            message: Some(e.to_string()),
+                        }
+                    });
+                    return;
+                }
+            };
+            let slot = Slot {
+                container: container.clone(),
+                program,
+                mounts,
+                init: true,
+                index,
+                deadline,
+            };
+            let result = container_loop(pod.clone(), spec.clone(), slot).await;
+            match result {
+                Some(t) if t.exit_code == 0 => {}
+                Some(_) => {
+                    pod.update(|s| s.init_failed = true);
+                    return;
+                }
+                None => return,
+            }
+        }
+        pod.update(|s| s.init_done = true);
+    }
+
+    // Containers, side by side.
+    let container_specs: Vec<Value> = spec
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut tasks = Vec::new();
+    for (index, container) in container_specs.into_iter().enumerate() {
+        let finished = {
+            let s = pod.state.lock().expect("pod state");
+            matches!(&s.containers[index].state, State::Terminated(t) if !status::will_restart(&pod.policy, t.exit_code))
+        };
+        if finished {
+            continue;
+        }
+        // A container found dead after a node restart counts as a restart.
+        pod.update(|s| {
+            let c = &mut s.containers[index];
+            if let State::Terminated(t) = &c.state {
+                c.last_state = Some(t.clone());
+                c.restart_count += 1;
+                c.state = State::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                };
+            }
+        });
+        let pod = pod.clone();
+        let spec = spec.clone();
+        let mounts = match mounts_of(&container) {
+            Ok(m) => m,
+            Err(e) => {
+                pod.set_container(false, index, |c| {
+                    c.state = State::Waiting {
+                        reason: "CreateContainerConfigError".into(),
+                        message: Some(e.to_string()),
+                    }
+                });
+                continue;
+            }
+        };
+        tasks.push(tokio::spawn(async move {
+            let Some(program) = program_for(&pod, &spec, &container, false, index).await else {
+                return;
+            };
+            let slot = Slot {
+                container,
+                program,
+                mounts,
+                init: false,
+                index,
+                deadline,
+            };
+            container_loop(pod, spec, slot).await;
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    if let Some(watch) = deadline_watch {
+        watch.abort();
+    }
+    pod.changed.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_containers_found_after_a_restart_are_marked_lost() {
+        let mut records = vec![
+            ContainerRecord::new("a", "img"),
+            ContainerRecord::new("b", "img"),
+        ];
+        let stored = vec![
+            json!({"name": "a", "restartCount": 2, "state": {"running": {"startedAt": "t0"}}}),
+            json!({"name": "b", "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "t0", "finishedAt": "t1"}}}),
+        ];
+        recover(&mut records, Some(&stored));
+        assert_eq!(records[0].restart_count, 2);
+        assert!(
+            matches!(&records[0].state, State::Terminated(t) if t.reason == "ContainerStatusUnknown" && t.exit_code == 137)
+        );
+        assert!(matches!(&records[1].state, State::Terminated(t) if t.exit_code == 0));
+    }
+}
