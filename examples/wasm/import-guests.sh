@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the example guests and imports them into skiff's image store (DATA dir from
+# $SKIFF_DATA_DIR, default ./skiff-data). Works whether or not the server runs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bash "$root/examples/guests/build.sh" >/dev/null
+skiff="${SKIFF:-$root/target/release/skiff}"
+for guest in hello memory-hog spinner exit-code sleeper; do
+  "$skiff" image import "$root/examples/guests/target/wasm32-wasip1/release/$guest.wasm" "$guest:v1"
+done
