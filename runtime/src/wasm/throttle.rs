@@ -33,14 +33,15 @@ pub(crate) struct FuelBucket {
 
 impl FuelBucket {
     /// A bucket allowing `millicores` thousandths of a core, given the machine's calibrated
-    /// `fuel_per_cpu_second`. It starts full.
+    /// `fuel_per_cpu_second`. It starts empty, so a new guest gets its share from the first
+    /// period on rather than a burst on top of it.
     pub(crate) fn new(fuel_per_cpu_second: u64, millicores: u64, now: Instant) -> Self {
         let rate = fuel_per_cpu_second as f64 * millicores.max(1) as f64 / 1000.0;
         let burst = rate * BURST_PERIOD.as_secs_f64();
         FuelBucket {
             rate,
             burst,
-            tokens: burst,
+            tokens: 0.0,
             last_refill: now,
             last_consumed: 0,
             fuel_per_cpu_second: fuel_per_cpu_second as f64,
@@ -67,11 +68,12 @@ impl FuelBucket {
         let cpu_used = cpu_total.saturating_sub(self.last_cpu).as_secs_f64();
         self.last_cpu = self.last_cpu.max(cpu_total);
         self.tokens -= fuel_used.max(cpu_used * self.fuel_per_cpu_second);
-        if self.tokens >= 0.0 {
+        // Sleeping this long refills the bucket back to zero. Debts under a millisecond (the
+        // timer's resolution) are carried over to the next tick rather than slept off.
+        let secs = -self.tokens / self.rate;
+        if secs < 0.001 {
             return None;
         }
-        // Sleeping this long refills the bucket back to zero.
-        let secs = -self.tokens / self.rate;
         Some(Duration::from_secs_f64(secs.min(3600.0)))
     }
 }
@@ -98,16 +100,15 @@ mod tests {
     fn full_speed_at_100m_sleeps_nine_tenths() {
         let t0 = Instant::now();
         let mut b = FuelBucket::new(FPS, 100, t0);
-        // The banked 100 ms of quota (1e7 fuel) goes first; then each 10 ms at full speed burns
-        // 1e7 fuel, which takes 100 ms of refill at 1e8 fuel/s.
+        // 100m refills 1e8 fuel/s. Each 10 ms tick at full speed burns 1e7 fuel: 1e6 was
+        // refilled meanwhile, the 9e6 debt takes 90 ms of refill.
         let ms = Duration::from_millis;
-        assert_eq!(b.charge(t0 + ms(10), 10_000_000, ms(10)), None);
-        let sleep = b.charge(t0 + ms(20), 20_000_000, ms(20)).unwrap();
+        let sleep = b.charge(t0 + ms(10), 10_000_000, ms(10)).unwrap();
         let slept = sleep.as_secs_f64() * 1000.0;
         assert!((slept - 90.0).abs() < 1.0, "slept {slept} ms");
         // After sleeping, another 10 ms burst again costs ~90 ms of sleep.
-        let after = t0 + ms(20) + sleep + ms(10);
-        let sleep2 = b.charge(after, 30_000_000, ms(30)).unwrap();
+        let after = t0 + ms(10) + sleep + ms(10);
+        let sleep2 = b.charge(after, 20_000_000, ms(20)).unwrap();
         let ms2 = sleep2.as_secs_f64() * 1000.0;
         assert!((ms2 - 90.0).abs() < 1.0, "slept {ms2} ms");
     }
@@ -128,16 +129,25 @@ mod tests {
     fn cpu_time_is_charged_when_it_exceeds_the_fuel() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        // 100m; each 10 ms tick the guest burns little fuel (as in a WASI call loop) but a full
-        // 10 ms of CPU: it is throttled by its CPU time.
+        // 100m: in 10 ms the guest burns little fuel (as in a loop of WASI calls) but a full
+        // 10 ms of CPU, so it is throttled by its CPU time.
         let mut b = FuelBucket::new(FPS, 100, t0);
-        assert_eq!(b.charge(t0 + ms(10), 1_000, ms(10)), None);
-        let sleep = b.charge(t0 + ms(20), 2_000, ms(20)).unwrap();
+        let sleep = b.charge(t0 + ms(10), 1_000, ms(10)).unwrap();
         assert!((sleep.as_secs_f64() - 0.09).abs() < 0.001, "{sleep:?}");
-        // And fuel is charged when it exceeds the CPU time.
+        // And by its fuel when that is the larger.
         let mut b = FuelBucket::new(FPS, 100, t0);
-        assert_eq!(b.charge(t0 + ms(10), 10_000_000, ms(1)), None);
-        let sleep = b.charge(t0 + ms(20), 20_000_000, ms(2)).unwrap();
+        let sleep = b.charge(t0 + ms(10), 10_000_000, ms(1)).unwrap();
         assert!((sleep.as_secs_f64() - 0.09).abs() < 0.001, "{sleep:?}");
+    }
+
+    #[test]
+    fn tiny_debts_are_carried_not_slept() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut b = FuelBucket::new(FPS, 1000, t0);
+        // 0.5 ms over: no sleep yet, but the debt stays and is slept off with the next one.
+        assert_eq!(b.charge(t0 + ms(10), 10_500_000, ms(10)), None);
+        let sleep = b.charge(t0 + ms(20), 21_000_000, ms(20)).unwrap();
+        assert!((sleep.as_secs_f64() - 0.001).abs() < 0.0001, "{sleep:?}");
     }
 }
