@@ -141,7 +141,8 @@ fn write_options(params: &Params, headers: &HeaderMap) -> Result<WriteOptions, A
     })
 }
 
-fn selectors(
+/// Parses `labelSelector` and `fieldSelector`, refusing field paths the kind does not support.
+pub(super) fn selectors(
     resource: &Resource,
     params: &Params,
 ) -> Result<(LabelSelector, FieldSelector), ApiError> {

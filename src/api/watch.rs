@@ -22,7 +22,6 @@ use super::codec::Accept;
 use super::error::{ApiError, Reason};
 use super::handlers::Params;
 use super::resources::Resource;
-use super::selector::{FieldSelector, LabelSelector};
 use super::table;
 use crate::store::{EventType, StoreError};
 
@@ -101,25 +100,7 @@ pub async fn serve(
     params: &Params,
     accept: Accept,
 ) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(
-        params
-            .get("labelSelector")
-            .map(String::as_str)
-            .unwrap_or(""),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(
-        params
-            .get("fieldSelector")
-            .map(String::as_str)
-            .unwrap_or(""),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let Some(p) = fields.paths().find(|p| !resource.supports_field(p)) {
-        return Err(ApiError::bad_request(format!(
-            "field label not supported: {p}"
-        )));
-    }
+    let (labels, fields) = super::handlers::selectors(resource, params)?;
     let bookmarks = params
         .get("allowWatchBookmarks")
         .is_some_and(|v| v == "true");
