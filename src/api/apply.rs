@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Number, Value};
 
+use super::gojson;
+
 /// The client-side apply annotation kept in sync by `kubectl` server-side applies.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Manager that takes the fields of an object that had no managedFields at its first apply.
@@ -389,16 +391,16 @@ impl Pe {
                     if i > 0 {
                         s.push(',');
                     }
-                    go_quote_json(name, &mut s);
+                    gojson::write_str(name, &mut s);
                     s.push(':');
-                    go_json(value, &mut s);
+                    gojson::write_value(value, true, &mut s);
                 }
                 s.push('}');
                 s
             }
             Pe::Value(v) => {
                 let mut s = String::from("v:");
-                go_json(v, &mut s);
+                gojson::write_value(v, true, &mut s);
                 s
             }
             Pe::Index(i) => format!("i:{i}"),
@@ -1792,7 +1794,7 @@ fn identifier(manager: &str, operation: &str, api_version: &str, subresource: &s
         s.push('"');
         s.push_str(name);
         s.push_str("\":");
-        go_quote_json(value, &mut s);
+        gojson::write_str(value, &mut s);
     }
     s.push('}');
     s
@@ -1957,7 +1959,7 @@ fn sync_last_applied(object: &mut Value, applied: &Value) {
         annotations.remove(LAST_APPLIED);
     }
     let mut text = String::new();
-    go_json(&last, &mut text);
+    gojson::write_value(&last, true, &mut text);
     text.push('\n');
     if let Some(annotations) = object
         .pointer_mut("/metadata/annotations")
@@ -2049,85 +2051,6 @@ fn values_equal(a: &Value, b: &Value) -> bool {
     cmp_values(a, b) == Ordering::Equal
 }
 
-/// A number as Go's encoding/json writes it.
-fn number_text(n: &Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => s,
-        }
-    } else if f.fract() == 0.0 {
-        format!("{f:.0}")
-    } else {
-        format!("{f}")
-    }
-}
-
-/// A JSON string as Go's encoding/json writes it (HTML-safe).
-fn go_quote_json(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Compact JSON as Go's encoding/json writes it (sorted object keys).
-fn go_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number_text(n)),
-        Value::String(s) => go_quote_json(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_quote_json(key, out);
-                out.push(':');
-                go_json(&map[key], out);
-            }
-            out.push('}');
-        }
-    }
-}
-
 /// A string quoted like Go's `%q`.
 fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -2157,7 +2080,7 @@ fn value_to_string(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => number_text(n),
+        Value::Number(n) => gojson::number(n),
         Value::String(s) => go_quote(s),
         Value::Array(items) => format!(
             "[{}]",

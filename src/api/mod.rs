@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod error;
 pub mod fuzzing;
+pub mod gojson;
 pub mod handlers;
 pub mod objects;
 pub mod openapi;

@@ -273,65 +273,7 @@ fn go_printable(c: char) -> bool {
 
 /// Go's `json.Marshal` of a value (HTML-safe escaping). `sorted` orders object keys like Go maps.
 pub fn go_json(v: &Value, sorted: bool) -> String {
-    let mut out = String::new();
-    write_go_json(v, sorted, &mut out);
-    out
-}
-
-fn write_go_json(v: &Value, sorted: bool, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_go_json_str(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(x, sorted, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            let mut keys: Vec<&String> = m.keys().collect();
-            if sorted {
-                keys.sort();
-            }
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json_str(k, out);
-                out.push(':');
-                write_go_json(&m[k], sorted, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_go_json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    super::gojson::value(v, sorted)
 }
 
 // ---------------------------------------------------------------------------
@@ -1881,9 +1823,9 @@ fn selector_json(sel: &Value) -> String {
             s.push(',');
         }
         first = false;
-        write_go_json_str(k, &mut s);
+        super::gojson::write_str(k, &mut s);
         s.push(':');
-        write_go_json(v, k == "matchLabels", &mut s);
+        super::gojson::write_value(v, k == "matchLabels", &mut s);
     }
     s.push('}');
     s
