@@ -76,6 +76,24 @@ struct ServeArgs {
     /// Longest restart delay of a crashing container, in seconds.
     #[arg(long, default_value_t = 300.0)]
     restart_backoff_max_seconds: f64,
+    /// Size at which a container's log file is rotated, as a quantity (kubelet's
+    /// `containerLogMaxSize`).
+    #[arg(long, default_value = "10Mi", value_parser = parse_bytes)]
+    container_log_max_size: u64,
+    /// Log files kept per container attempt, the live one included (kubelet's
+    /// `containerLogMaxFiles`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    container_log_max_files: u32,
+}
+
+/// Parses a byte quantity such as `10Mi`, `512Ki` or `1048576`.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    match skiff::api::validation::parse_quantity(s) {
+        Some(milli) if milli >= 1000 => u64::try_from(milli / 1000).map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "{s:?} is not a positive byte quantity (for example 10Mi)"
+        )),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,6 +122,10 @@ fn main() -> anyhow::Result<()> {
                         Duration::from_secs_f64(args.restart_backoff_seconds.max(0.001));
                     node.backoff_max =
                         Duration::from_secs_f64(args.restart_backoff_max_seconds.max(0.001));
+                    node.log_limits = skiff::node::logs::LogLimits {
+                        max_file_bytes: args.container_log_max_size,
+                        max_files: args.container_log_max_files,
+                    };
                     node
                 });
                 let config = skiff::server::ServeConfig {

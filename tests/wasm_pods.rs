@@ -3,54 +3,39 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-
-use common::{Server, eventually};
+use common::{Server, eventually, example_guests};
 use serde_json::Value;
 
-/// Builds the example guests once per test run and returns their directory.
-fn guests() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/guests");
-        let status = Command::new("bash")
-            .arg(dir.join("build.sh"))
-            .status()
-            .expect("run build.sh");
-        assert!(status.success(), "building the example guests failed");
-        dir.join("target/wasm32-wasip1/release")
-    })
+fn start() -> Server {
+    start_with(&[])
 }
 
-fn start() -> Server {
-    Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &[
-            "--restart-backoff-seconds",
-            "0.2",
-            "--restart-backoff-max-seconds",
-            "1",
-            "--node-name",
-            "test-node",
-        ],
-    )
+/// A server with fast restart backoff, node `test-node`, and `extra` serve arguments.
+fn start_with(extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--restart-backoff-seconds",
+        "0.2",
+        "--restart-backoff-max-seconds",
+        "1",
+        "--node-name",
+        "test-node",
+    ];
+    args.extend_from_slice(extra);
+    Server::start_with(tempfile::tempdir().unwrap(), &args)
+}
+
+/// Imports one of `examples/wasm/hostile/*.wat` as `hostile/NAME:v1`.
+fn import_hostile(server: &Server, name: &str) {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("examples/wasm/hostile/{name}.wat"));
+    common::import_image(server, &file, &format!("hostile/{name}:v1"));
 }
 
 fn import(server: &Server, guest: &str, reference: &str) {
-    let file = guests().join(format!("{guest}.wasm"));
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["image", "import", "--data-dir"])
-        .arg(server.dir.path())
-        .arg(&file)
-        .arg(reference)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::import_image(
+        server,
+        &example_guests().join(format!("{guest}.wasm")),
+        reference,
     );
 }
 
@@ -186,7 +171,7 @@ spec:
         3
     );
     let previous = server.kubectl_ok(&["logs", "crasher", "--previous"]);
-    let _ = previous;
+    assert!(previous.contains("exiting with 3"), "{previous}");
     let events = server.kubectl_ok(&[
         "get",
         "events",
@@ -271,4 +256,218 @@ fn unknown_images_report_a_pull_error() {
         reason.filter(|r| r == "ErrImagePull" || r == "ImagePullBackOff")
     });
     assert!(!waiting.is_empty());
+}
+
+#[test]
+fn logs_rotate_by_size_and_honour_limit_bytes_since_and_follow() {
+    let server = start_with(&[
+        "--container-log-max-size",
+        "4Ki",
+        "--container-log-max-files",
+        "2",
+    ]);
+    import(&server, "chatter", "chatter:v1");
+    apply(
+        &server,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: flood}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: "chatter:v1", args: ["3000"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: "chatter:v1", args: ["8", "400"]}
+"#,
+    );
+    // Follow the ticker from while it runs: the stream ends when the container does.
+    wait_phase(&server, "ticker", "Running");
+    let started = std::time::Instant::now();
+    let followed = server.kubectl_ok(&["logs", "-f", "ticker"]);
+    let followed_for = started.elapsed();
+    assert!(followed.contains("line 8 of 8"), "{followed}");
+    assert!(
+        followed_for >= std::time::Duration::from_millis(800),
+        "follow returned after {followed_for:?}, before the guest finished"
+    );
+    assert_eq!(pod(&server, "ticker")["status"]["phase"], "Succeeded");
+
+    // 3,000 lines of about 70 bytes went through a 4 KiB, 2-file rotation: only the tail
+    // is kept, and kubectl logs reads across the rotated file.
+    wait_phase(&server, "flood", "Succeeded");
+    let logs = server.kubectl_ok(&["logs", "flood"]);
+    assert!(logs.contains("line 3000 of 3000"), "{logs}");
+    assert!(
+        !logs.contains("line 1 of 3000:"),
+        "rotation dropped nothing"
+    );
+    assert!(logs.len() <= 2 * 4096 + 200, "{} bytes kept", logs.len());
+    assert!(
+        logs.lines().count() > 4096 / 80,
+        "only the live file was read"
+    );
+    assert!(logs.contains("to stderr"), "stderr is captured too");
+
+    let limited = server.kubectl_ok(&["logs", "flood", "--limit-bytes=100"]);
+    assert!(!limited.is_empty() && limited.len() <= 100, "{limited:?}");
+    let recent = server.kubectl_ok(&["logs", "flood", "--since=1h"]);
+    assert_eq!(recent, logs);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let none = server.kubectl_ok(&["logs", "flood", "--since=1s"]);
+    assert_eq!(none, "", "nothing was written in the last second");
+}
+
+#[test]
+fn a_thousand_hostile_pods_end_clearly_while_the_server_keeps_serving() {
+    const EACH: usize = 200;
+    let server = start_with(&["--container-log-max-size", "64Ki"]);
+    import(&server, "hello", "hello:v1");
+    import(&server, "chatter", "chatter:v1");
+    for name in [
+        "infinite-loop",
+        "memory-bomb",
+        "deep-recursion",
+        "missing-export",
+    ] {
+        import_hostile(&server, name);
+    }
+    let garbage = common::write_file(&server, "garbage.wasm", "\0asm\x01\0\0\0 this is not wasm");
+    common::import_image(&server, &garbage, "hostile/garbage:v1");
+
+    let kinds: [(&str, &str); 5] = [
+        (
+            "loop",
+            r#"activeDeadlineSeconds: 3
+  containers: [{name: main, image: "hostile/infinite-loop:v1"}]"#,
+        ),
+        (
+            "bomb",
+            r#"containers: [{name: main, image: "hostile/memory-bomb:v1", resources: {limits: {memory: 16Mi}}}]"#,
+        ),
+        (
+            "recursion",
+            r#"containers: [{name: main, image: "hostile/deep-recursion:v1"}]"#,
+        ),
+        (
+            "noexport",
+            r#"containers: [{name: main, image: "hostile/missing-export:v1"}]"#,
+        ),
+        (
+            "garbage",
+            r#"containers: [{name: main, image: "hostile/garbage:v1"}]"#,
+        ),
+    ];
+    let mut stream = String::new();
+    for i in 0..EACH {
+        for (kind, spec) in &kinds {
+            stream.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {kind}-{i}, labels: {{kind: {kind}}}}}\nspec:\n  restartPolicy: Never\n  {spec}\n"
+            ));
+        }
+    }
+    for i in 0..10 {
+        stream.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: flood-{i}, labels: {{kind: flood}}}}\nspec:\n  restartPolicy: Never\n  activeDeadlineSeconds: 3\n  containers: [{{name: main, image: \"chatter:v1\", args: [\"0\"]}}]\n"
+        ));
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (code, body) = runtime.block_on(
+        server.call(
+            server
+                .request(reqwest::Method::POST, "/apply")
+                .header("Content-Type", "application/yaml")
+                .body(stream),
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // While they run, the API answers and a well-behaved pod still completes.
+    server.kubectl_ok(&["get", "--raw", "/readyz"]);
+    apply(
+        &server,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bystander}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: main, image: \"hello:v1\"}\n",
+    );
+    wait_phase(&server, "bystander", "Succeeded");
+    let logs = server.kubectl_ok(&["logs", "bystander"]);
+    assert!(logs.contains("hello from a skiff wasm guest"), "{logs}");
+
+    let settled = |kind: &str, ok: &dyn Fn(&Value) -> bool| -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+        loop {
+            let list: Value = serde_json::from_str(&server.kubectl_ok(&[
+                "get",
+                "pods",
+                "-l",
+                &format!("kind={kind}"),
+                "-o",
+                "json",
+            ]))
+            .unwrap();
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            let pending: Vec<&Value> = items.iter().filter(|p| !ok(p)).collect();
+            if !items.is_empty() && pending.is_empty() {
+                return items;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {} {kind} pods not settled, e.g. {}",
+                pending.len(),
+                items.len(),
+                pending
+                    .first()
+                    .map(|p| p["status"].to_string())
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    let terminated = |p: &Value| p["status"]["containerStatuses"][0]["state"]["terminated"].clone();
+    let loops = settled("loop", &|p| p["status"]["phase"] == "Failed");
+    assert_eq!(loops.len(), EACH);
+    assert!(
+        loops
+            .iter()
+            .all(|p| p["status"]["reason"] == "DeadlineExceeded")
+    );
+    let bombs = settled("bomb", &|p| p["status"]["phase"] == "Failed");
+    for p in &bombs {
+        assert_eq!(terminated(p)["reason"], "OOMKilled", "{p}");
+        assert_eq!(terminated(p)["exitCode"], 137, "{p}");
+    }
+    for p in settled("recursion", &|p| p["status"]["phase"] == "Failed") {
+        let t = terminated(&p);
+        assert_eq!(t["reason"], "Error", "{p}");
+        assert!(t["message"].as_str().is_some_and(|m| !m.is_empty()), "{p}");
+    }
+    let create_error = |p: &Value, needle: &str| {
+        let waiting = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+        waiting["reason"] == "CreateContainerError"
+            && waiting["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle))
+    };
+    settled("noexport", &|p| create_error(p, "`_start`"));
+    settled("garbage", &|p| create_error(p, "invalid WebAssembly"));
+    for p in settled("flood", &|p| p["status"]["phase"] == "Failed") {
+        assert_eq!(p["status"]["reason"], "DeadlineExceeded", "{p}");
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let kept = server.kubectl_ok(&["logs", name]);
+        assert!(
+            kept.len() <= 5 * 64 * 1024 + 200,
+            "{} bytes kept",
+            kept.len()
+        );
+        assert!(
+            kept.contains(" of 0: the quick brown fox"),
+            "{name} logged nothing"
+        );
+    }
+    server.kubectl_ok(&["get", "--raw", "/readyz"]);
 }

@@ -125,7 +125,15 @@ pub struct NodeAgent {
 impl NodeAgent {
     /// Starts the runtime, registers the Node and begins running its pods.
     pub async fn start(objects: Objects, config: NodeConfig) -> Result<Arc<NodeAgent>, NodeError> {
-        let runtime = WasmRuntime::new(RuntimeConfig::new(config.data_dir.join("wasm-cache")))?;
+        // Guests get threads of their own at a lower priority, one per core: a node full of
+        // spinning guests still answers the API and runs its own loops promptly.
+        let mut runtime_config = RuntimeConfig::new(config.data_dir.join("wasm-cache"));
+        runtime_config.guest_threads = Some(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        );
+        let runtime = WasmRuntime::new(runtime_config)?;
         let images = ImageStore::open(&config.data_dir.join("images"))?;
         let recorder = Recorder::new(objects.clone(), COMPONENT, Some(config.name.clone()));
         let agent = Arc::new(NodeAgent {

@@ -239,3 +239,35 @@ pub fn write_file(server: &Server, name: &str, contents: &str) -> PathBuf {
     std::fs::write(&path, contents).expect("write");
     path
 }
+
+/// Builds the example Wasm guests once per process (`examples/guests/build.sh`) and returns
+/// the directory holding the preview 1 modules.
+pub fn example_guests() -> &'static PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/guests");
+        let status = Command::new("bash")
+            .arg(dir.join("build.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run build.sh");
+        assert!(status.success(), "building the example guests failed");
+        dir.join("target/wasm32-wasip1/release")
+    })
+}
+
+/// Imports `file` into the server's image store as `reference` with `skiff image import`.
+pub fn import_image(server: &Server, file: &Path, reference: &str) {
+    let out = Command::new(binary())
+        .args(["image", "import", "--data-dir"])
+        .arg(server.dir.path())
+        .arg(file)
+        .arg(reference)
+        .output()
+        .expect("run skiff image import");
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

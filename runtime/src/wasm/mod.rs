@@ -54,6 +54,7 @@ mod cache;
 mod cpu;
 mod engine;
 mod error;
+mod executor;
 mod limits;
 mod run;
 mod stdio;
@@ -90,6 +91,11 @@ pub struct RuntimeConfig {
     /// virtual address space, so `max_instances * max_memory_bytes` must fit in the address
     /// space (10 000 × 4 GiB ≈ 40 TiB of the 128 TiB on x86-64).
     pub max_memory_bytes: u64,
+    /// Run guests on a pool of this many threads of their own, at a lower CPU priority (nice
+    /// [`GUEST_NICE`]), instead of on the caller's executor. A server sets this so that guests
+    /// spinning on every core never delay its own tasks: the kernel shares the CPU between the
+    /// pools and favours the server's. `None` (the default) runs guests where `run` is awaited.
+    pub guest_threads: Option<usize>,
 }
 
 impl RuntimeConfig {
@@ -99,9 +105,14 @@ impl RuntimeConfig {
             cache_dir: cache_dir.into(),
             max_instances: 10_000,
             max_memory_bytes: 4 << 30,
+            guest_threads: None,
         }
     }
 }
+
+/// The nice value of guest threads when [`RuntimeConfig::guest_threads`] is set: the kernel
+/// gives a thread at nice 0 about ten times the CPU share of one at nice 10.
+pub const GUEST_NICE: i32 = 10;
 
 /// A host directory made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +346,7 @@ struct Inner {
     p1_linker: P1Linker,
     p2_linker: P2Linker,
     programs: Mutex<HashMap<String, Arc<Program>>>,
+    guests: Option<executor::GuestExecutor>,
 }
 
 /// The Wasm sandbox of one process. Clones share everything (it is an `Arc` inside).
@@ -377,6 +389,13 @@ impl WasmRuntime {
         engine::start_epoch_ticker(&engine)?;
         let fuel_per_cpu_second = engine::calibrate_fuel(&engine)?;
         let (p1_linker, p2_linker) = run::linkers(&engine)?;
+        let guests = config
+            .guest_threads
+            .map(executor::GuestExecutor::new)
+            .transpose()
+            .map_err(|e| WasmError::Engine {
+                reason: format!("cannot start the guest threads: {e}"),
+            })?;
         Ok(WasmRuntime {
             inner: Arc::new(Inner {
                 fingerprint: cache::engine_fingerprint(&engine),
@@ -386,6 +405,7 @@ impl WasmRuntime {
                 p1_linker,
                 p2_linker,
                 programs: Mutex::new(HashMap::new()),
+                guests,
             }),
         })
     }
@@ -458,9 +478,20 @@ impl WasmRuntime {
     /// Runs `program` once in a fresh store with the limits, I/O and signals of `spec`.
     ///
     /// Never fails: every way a run can end is an [`Exit`]. The future is `Send`; run many
-    /// at once by spawning them.
-    pub async fn run(&self, program: &Program, spec: RunSpec) -> Outcome {
-        run::run(&self.inner, program, spec).await
+    /// at once by spawning them. With [`RuntimeConfig::guest_threads`] the guest runs on the
+    /// guest threads and this future only waits for it; dropping the future stops the guest
+    /// either way.
+    pub async fn run(&self, program: &Arc<Program>, spec: RunSpec) -> Outcome {
+        match &self.inner.guests {
+            None => run::run(&self.inner, program, spec).await,
+            Some(guests) => {
+                let inner = self.inner.clone();
+                let program = program.clone();
+                guests
+                    .run(async move { run::run(&inner, &program, spec).await })
+                    .await
+            }
+        }
     }
 
     fn programs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Program>>> {

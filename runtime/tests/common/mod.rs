@@ -51,6 +51,7 @@ pub fn small_config(cache_dir: &Path) -> RuntimeConfig {
         cache_dir: cache_dir.to_owned(),
         max_instances: 128,
         max_memory_bytes: 256 << 20,
+        guest_threads: None,
     }
 }
 
