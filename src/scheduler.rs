@@ -527,8 +527,7 @@ impl Scheduler {
                             key.namespace, key.name
                         );
                         self.recorder
-                            .record(&pod, EventType::Normal, "Scheduled", &message)
-                            .await;
+                            .record(&pod, EventType::Normal, "Scheduled", &message);
                     }
                     Err(e) if e.reason == Reason::Conflict => {
                         self.queue.add_after(key.clone(), Duration::from_millis(50))
@@ -565,8 +564,7 @@ impl Scheduler {
                     })
                     .await;
                 self.recorder
-                    .record(&pod, EventType::Warning, "FailedScheduling", &message)
-                    .await;
+                    .record(&pod, EventType::Warning, "FailedScheduling", &message);
             }
         }
     }

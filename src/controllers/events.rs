@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::api::error::Reason;
 use crate::api::objects::{Objects, WriteOptions, timestamp};
@@ -28,11 +29,29 @@ impl EventType {
 }
 
 /// Records events on behalf of one component (`default-scheduler`, `kubelet`...).
+///
+/// Recording never waits for the store, as in Kubernetes' event broadcaster: events go into a
+/// bounded queue (dropped, with a debug log, when it is full) and a background task writes
+/// them in batches, all distinct events of a batch at once so that they share commits.
 #[derive(Clone)]
 pub struct Recorder {
-    objects: Objects,
+    queue: mpsc::Sender<Pending>,
     component: &'static str,
     host: Option<String>,
+}
+
+/// Events waiting to be written per recorder; beyond this new events are dropped.
+const QUEUE: usize = 4096;
+/// Most events written at once.
+const BATCH: usize = 256;
+
+/// One event to write: its stable name and the Event body to create if it does not exist.
+struct Pending {
+    name: String,
+    namespace: String,
+    event: Value,
+    /// How many times it was recorded (repeats within one batch are merged).
+    repeats: i64,
 }
 
 /// A stable event name for (object, reason, message), so repeats update one Event.
@@ -44,63 +63,31 @@ fn event_name(object_name: &str, uid: &str, reason: &str, message: &str) -> Stri
 }
 
 impl Recorder {
-    /// A recorder for `component`, optionally on a host (a node name).
+    /// A recorder for `component`, optionally on a host (a node name). Starts its writer
+    /// task, so it must be called within a tokio runtime.
     pub fn new(objects: Objects, component: &'static str, host: Option<String>) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_events(objects, component, rx));
         Recorder {
-            objects,
+            queue,
             component,
             host,
         }
     }
 
     /// Records an event about `object` (any stored object with kind, metadata.name, uid).
-    /// Failures are logged, never returned: events are best effort, as in Kubernetes.
-    pub async fn record(&self, object: &Value, kind: EventType, reason: &str, message: &str) {
-        if let Err(error) = self.try_record(object, kind, reason, message).await {
-            tracing::debug!(%error, reason, "event not recorded");
-        }
-    }
-
-    async fn try_record(
-        &self,
-        object: &Value,
-        kind: EventType,
-        reason: &str,
-        message: &str,
-    ) -> Result<(), crate::api::error::ApiError> {
-        let events = by_plural("", "v1", "events").expect("events are served");
+    /// Returns at once; the write happens in the background. Failures are logged, never
+    /// returned: events are best effort, as in Kubernetes.
+    pub fn record(&self, object: &Value, kind: EventType, reason: &str, message: &str) {
         let meta = &object["metadata"];
         let name = meta["name"].as_str().unwrap_or_default();
         let uid = meta["uid"].as_str().unwrap_or_default();
-        let namespace = meta["namespace"].as_str().unwrap_or("default");
-        let namespace = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace
+        let namespace = match meta["namespace"].as_str() {
+            Some(ns) if !ns.is_empty() => ns,
+            _ => "default",
         };
         let event_name = event_name(name, uid, reason, message);
         let now = timestamp(Utc::now());
-        let bumped = self
-            .objects
-            .modify(
-                events,
-                namespace,
-                &event_name,
-                None,
-                self.component,
-                |event| {
-                    let count = event["count"].as_i64().unwrap_or(1) + 1;
-                    event["count"] = json!(count);
-                    event["lastTimestamp"] = json!(now);
-                    true
-                },
-            )
-            .await;
-        match bumped {
-            Ok(_) => return Ok(()),
-            Err(e) if e.reason == Reason::NotFound => {}
-            Err(e) => return Err(e),
-        }
         let mut source = json!({"component": self.component});
         if let Some(host) = &self.host {
             source["host"] = json!(host);
@@ -127,20 +114,90 @@ impl Recorder {
             "reportingComponent": self.component,
             "reportingInstance": self.host.clone().unwrap_or_default(),
         });
-        match self
-            .objects
-            .create(
-                events,
-                namespace,
-                event,
-                &WriteOptions::controller(self.component),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
-            Err(e) => Err(e),
+        let pending = Pending {
+            name: event_name,
+            namespace: namespace.to_string(),
+            event,
+            repeats: 1,
+        };
+        if self.queue.try_send(pending).is_err() {
+            tracing::debug!(reason, "event queue full or closed; event dropped");
         }
+    }
+}
+
+/// The writer task of one recorder: takes what is queued (up to [`BATCH`]), merges repeats,
+/// and writes the distinct events concurrently. Ends when every recorder clone is gone.
+async fn write_events(objects: Objects, component: &'static str, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let mut merged: Vec<Pending> = Vec::with_capacity(batch.len());
+        for pending in batch.drain(..) {
+            match merged
+                .iter_mut()
+                .find(|m| m.name == pending.name && m.namespace == pending.namespace)
+            {
+                Some(first) => {
+                    first.repeats += 1;
+                    first.event["lastTimestamp"] = pending.event["lastTimestamp"].clone();
+                }
+                None => merged.push(pending),
+            }
+        }
+        let writes = merged.into_iter().map(|pending| {
+            let objects = &objects;
+            async move {
+                if let Err(error) = write_event(objects, component, pending).await {
+                    tracing::debug!(%error, "event not recorded");
+                }
+            }
+        });
+        futures::future::join_all(writes).await;
+    }
+}
+
+/// Bumps the count of an existing Event of the same name, or creates it.
+async fn write_event(
+    objects: &Objects,
+    component: &'static str,
+    mut pending: Pending,
+) -> Result<(), crate::api::error::ApiError> {
+    let events = by_plural("", "v1", "events").expect("events are served");
+    let last = pending.event["lastTimestamp"].clone();
+    let repeats = pending.repeats;
+    let bumped = objects
+        .modify(
+            events,
+            &pending.namespace,
+            &pending.name,
+            None,
+            component,
+            |event| {
+                let count = event["count"].as_i64().unwrap_or(1) + repeats;
+                event["count"] = json!(count);
+                event["lastTimestamp"] = last.clone();
+                true
+            },
+        )
+        .await;
+    match bumped {
+        Ok(_) => return Ok(()),
+        Err(e) if e.reason == Reason::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    pending.event["count"] = json!(repeats);
+    match objects
+        .create(
+            events,
+            &pending.namespace,
+            pending.event,
+            &WriteOptions::controller(component),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

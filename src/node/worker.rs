@@ -72,8 +72,8 @@ impl Pod {
         });
     }
 
-    async fn event(&self, pod: &Value, kind: EventType, reason: &str, message: &str) {
-        self.agent.recorder.record(pod, kind, reason, message).await;
+    fn event(&self, pod: &Value, kind: EventType, reason: &str, message: &str) {
+        self.agent.recorder.record(pod, kind, reason, message);
     }
 
     /// Writes the current state to the pod's status.
@@ -317,8 +317,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
                 EventType::Normal,
                 "Killing",
                 "Stopping all containers",
-            )
-            .await;
+            );
             // Wasm guests get no signal: they may finish within the grace period, then are interrupted.
             let _ = tokio::time::timeout(Duration::from_secs(grace), async {
                 while !lifecycle.is_finished() {
@@ -388,8 +387,7 @@ async fn program_for(
                     EventType::Normal,
                     "Pulling",
                     &format!("Pulling image \"{image}\""),
-                )
-                .await;
+                );
                 let started = Instant::now();
                 let options = PullOptions {
                     insecure_registries: agent.config.insecure_registries.clone(),
@@ -405,8 +403,7 @@ async fn program_for(
                                 "Successfully pulled image \"{image}\" in {:.3}s",
                                 started.elapsed().as_secs_f64()
                             ),
-                        )
-                        .await;
+                        );
                         Ok(r)
                     }
                     // An image imported locally stays usable when no registry has it.
@@ -424,8 +421,7 @@ async fn program_for(
                     EventType::Warning,
                     "Failed",
                     &format!("Failed to pull image \"{image}\": {message}"),
-                )
-                .await;
+                );
                 pod.set_container(init, index, |c| {
                     c.state = State::Waiting {
                         reason: reason.clone(),
@@ -468,8 +464,7 @@ async fn program_for(
                     message: Some(message.clone()),
                 }
             });
-            pod.event(spec, EventType::Warning, "Failed", &message)
-                .await;
+            pod.event(spec, EventType::Warning, "Failed", &message);
             tokio::select! { _ = tokio::time::sleep(agent.config.backoff_max) => continue, _ = pod.stop.cancelled() => return None }
         }
         let loaded = match agent.images.wasm_path(&record) {
@@ -503,8 +498,7 @@ async fn program_for(
                     EventType::Warning,
                     "Failed",
                     &format!("Error: {message}"),
-                )
-                .await;
+                );
                 let delay = status::backoff(
                     failures,
                     agent.config.backoff_initial,
@@ -552,8 +546,7 @@ async fn deadline_exceeded(pod: &Pod, spec: &Value) {
     };
     pod.changed.notify_one();
     if first {
-        pod.event(spec, EventType::Normal, "DeadlineExceeded", message)
-            .await;
+        pod.event(spec, EventType::Normal, "DeadlineExceeded", message);
     }
 }
 
@@ -704,16 +697,14 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
                 EventType::Normal,
                 "Created",
                 &format!("Created container {name}"),
-            )
-            .await;
+            );
         }
         pod.event(
             &spec,
             EventType::Normal,
             "Started",
             &format!("Started container {name}"),
-        )
-        .await;
+        );
         let termination = attempt(&pod, &spec, &slot).await;
         if termination.reason == "DeadlineExceeded" {
             deadline_exceeded(&pod, &spec).await;
@@ -724,8 +715,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
                 EventType::Warning,
                 "OOMKilled",
                 &format!("Container {name} exceeded its memory limit"),
-            )
-            .await;
+            );
         }
         pod.set_container(init, index, |c| {
             c.state = State::Terminated(termination.clone())
@@ -774,8 +764,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
                 "Back-off restarting failed container {name} in pod {}_{}({})",
                 pod.name, pod.namespace, pod.uid
             ),
-        )
-        .await;
+        );
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = pod.stop.cancelled() => return Some(termination),
@@ -829,8 +818,7 @@ async fn run_pod(pod: &Arc<Pod>, spec_value: &Value) {
                         }
                     }
                 });
-                pod.event(&spec, EventType::Warning, "FailedMount", &message)
-                    .await;
+                pod.event(&spec, EventType::Warning, "FailedMount", &message);
                 tokio::select! { _ = tokio::time::sleep(RETRY) => {}, _ = pod.stop.cancelled() => return }
             }
         }
