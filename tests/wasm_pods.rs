@@ -471,3 +471,145 @@ fn a_thousand_hostile_pods_end_clearly_while_the_server_keeps_serving() {
     }
     server.kubectl_ok(&["get", "--raw", "/readyz"]);
 }
+
+#[test]
+fn init_containers_volumes_mounts_and_working_dir_behave_as_in_kubernetes() {
+    let server = start();
+    import(&server, "hello", "hello:v1");
+    apply(
+        &server,
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: ahoy}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: volumes}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {name: shared, emptyDir: {}}
+  - {name: work, emptyDir: {}}
+  - {name: settings, configMap: {name: settings}}
+  - {name: creds, secret: {secretName: creds}}
+  initContainers:
+  - name: producer
+    image: hello:v1
+    env: [{name: HELLO_WRITE, value: /shared/from-init.txt}]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: consumer
+    image: hello:v1
+    env: [{name: HELLO_READ, value: /shared/from-init.txt}]
+    volumeMounts: [{name: shared, mountPath: /shared, readOnly: true}]
+  - name: workdir
+    image: hello:v1
+    workingDir: /work
+    volumeMounts: [{name: work, mountPath: /work}]
+  - name: config
+    image: hello:v1
+    env: [{name: HELLO_READ, value: /etc/app/greeting}]
+    volumeMounts: [{name: settings, mountPath: /etc/app}]
+  - name: secret
+    image: hello:v1
+    env: [{name: HELLO_READ, value: /var/run/creds/token}]
+    volumeMounts: [{name: creds, mountPath: /var/run/creds}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: confined}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {name: shared, emptyDir: {}}
+  containers:
+  - name: readonly
+    image: hello:v1
+    env: [{name: HELLO_WRITE, value: /shared/nope.txt}]
+    volumeMounts: [{name: shared, mountPath: /shared, readOnly: true}]
+  - name: host
+    image: hello:v1
+    env: [{name: HELLO_READ, value: /etc/hostname}]
+"#,
+    );
+    let done = wait_phase(&server, "volumes", "Succeeded");
+    let init = &done["status"]["initContainerStatuses"][0];
+    assert_eq!(init["name"], "producer");
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{done}");
+    let logs = |container: &str| server.kubectl_ok(&["logs", "volumes", "-c", container]);
+    assert!(logs("producer").contains("wrote /shared/from-init.txt"));
+    assert!(
+        logs("consumer").contains("read /shared/from-init.txt: written by hello"),
+        "the init container's file is in the shared volume"
+    );
+    let workdir = logs("workdir");
+    assert!(workdir.contains("env PWD=/work"), "{workdir}");
+    assert!(workdir.contains("wrote /work/hello.txt"), "{workdir}");
+    assert!(logs("config").contains("read /etc/app/greeting: ahoy"));
+    assert!(logs("secret").contains("read /var/run/creds/token: s3cret"));
+
+    let confined = wait_phase(&server, "confined", "Failed");
+    let statuses = confined["status"]["containerStatuses"].as_array().unwrap();
+    let exit_of = |name: &str| {
+        statuses.iter().find(|c| c["name"] == name).unwrap()["state"]["terminated"]["exitCode"]
+            .as_i64()
+    };
+    assert_eq!(
+        exit_of("readonly"),
+        Some(10),
+        "a readOnly mount refuses writes"
+    );
+    assert_eq!(
+        exit_of("host"),
+        Some(11),
+        "the host filesystem is invisible"
+    );
+}
+
+#[test]
+fn cpu_limits_throttle_a_spinning_pod() {
+    let server = start();
+    import(&server, "spinner", "spin:v1");
+    apply(
+        &server,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: full}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: spin, image: "spin:v1", args: ["2"], resources: {limits: {cpu: 1000m}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tenth}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: spin, image: "spin:v1", args: ["2"], resources: {limits: {cpu: 100m}}}
+"#,
+    );
+    let rounds = |name: &str| -> f64 {
+        wait_phase(&server, name, "Succeeded");
+        let logs = server.kubectl_ok(&["logs", name]);
+        logs.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no round count in {logs:?}"))
+    };
+    let (full, tenth) = (rounds("full"), rounds("tenth"));
+    // Same wall time; a tenth of a core does far less work (the exact share is measured by
+    // the runtime's throttling test and benchmark, on a quiet machine).
+    assert!(
+        tenth * 3.0 < full,
+        "100m did {tenth} rounds, 1000m did {full}"
+    );
+}
