@@ -1,15 +1,29 @@
 //! Reconcile loops. Each reads state through the object service's store and writes through
 //! the object service, never around it.
+//!
+//! The workload controllers share one set of informers ([`informer`]) and the runner
+//! ([`runner`]); they start once this server holds the controller Lease ([`leader`]).
 
 pub mod events;
 pub mod garbage_collector;
+pub mod informer;
+pub mod leader;
 pub mod namespace;
+pub mod pods;
 pub mod queue;
+pub mod replicaset;
+pub mod runner;
 
 use crate::api::objects::Objects;
 
 /// Starts every controller.
 pub async fn spawn_all(objects: Objects) {
     garbage_collector::spawn(objects.clone());
-    namespace::spawn(objects);
+    namespace::spawn(objects.clone());
+    tokio::spawn(async move {
+        leader::acquire(&objects).await;
+        let mut informers = informer::Informers::new(objects.clone());
+        replicaset::register(&objects, &mut informers);
+        informers.start().await;
+    });
 }

@@ -1,0 +1,469 @@
+//! Informers: in-memory caches of whole resources, kept current from the store's event stream,
+//! with indexes by namespace, by controlling owner and by label, and handlers that turn events
+//! into work-queue keys.
+//!
+//! # Guarantees
+//!
+//! * A cache never goes back in time: an event or a write-through older than what the cache
+//!   holds for that object (by revision, deletions included) is ignored. Controllers can
+//!   therefore record their own writes at once ([`Cache::observe`]), which is how they avoid
+//!   acting twice on a cache that has not caught up yet (what Kubernetes calls expectations).
+//! * When the event stream lags (the broadcast overflowed) every cache is relisted from the
+//!   store and every handler sees every object again, so no change is lost.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::objects::Objects;
+use crate::api::resources::Resource;
+use crate::api::selector::{LabelSelector, Requirement};
+use crate::store::{Event, EventType, ObjectKey};
+
+/// The object's uid.
+pub fn uid(object: &Value) -> &str {
+    object
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The uid of the object's controlling owner (`ownerReferences[].controller: true`).
+pub fn controller_uid(object: &Value) -> Option<&str> {
+    controller_ref(object).and_then(|r| r["uid"].as_str())
+}
+
+/// The object's controlling owner reference.
+pub fn controller_ref(object: &Value) -> Option<&Value> {
+    object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r["controller"] == true)
+}
+
+/// Whether the object has a `deletionTimestamp`.
+pub fn is_deleting(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
+fn revision_of(object: &Value) -> i64 {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn label_pairs(object: &Value) -> Vec<(String, String)> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Entries {
+    objects: HashMap<ObjectKey, Arc<Value>>,
+    /// The newest revision seen per key, deletions included (tombstones).
+    revisions: HashMap<ObjectKey, i64>,
+    by_namespace: HashMap<String, HashSet<ObjectKey>>,
+    by_owner: HashMap<String, HashSet<ObjectKey>>,
+    by_label: HashMap<(String, String), HashSet<ObjectKey>>,
+}
+
+impl Entries {
+    fn unindex(&mut self, key: &ObjectKey) {
+        let Some(old) = self.objects.remove(key) else {
+            return;
+        };
+        if let Some(set) = self.by_namespace.get_mut(&key.namespace) {
+            set.remove(key);
+        }
+        if let Some(owner) = controller_uid(&old)
+            && let Some(set) = self.by_owner.get_mut(owner)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+        for pair in label_pairs(&old) {
+            if let Some(set) = self.by_label.get_mut(&pair) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_label.remove(&pair);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, key: ObjectKey, object: Arc<Value>) {
+        self.by_namespace
+            .entry(key.namespace.clone())
+            .or_default()
+            .insert(key.clone());
+        if let Some(owner) = controller_uid(&object) {
+            self.by_owner
+                .entry(owner.to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        for pair in label_pairs(&object) {
+            self.by_label.entry(pair).or_default().insert(key.clone());
+        }
+        self.objects.insert(key, object);
+    }
+}
+
+/// The cache of one resource.
+pub struct Cache {
+    resource: &'static Resource,
+    entries: RwLock<Entries>,
+}
+
+impl Cache {
+    fn new(resource: &'static Resource) -> Self {
+        Cache {
+            resource,
+            entries: RwLock::new(Entries::default()),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The resource cached.
+    pub fn resource(&self) -> &'static Resource {
+        self.resource
+    }
+
+    /// The key of an object of this resource.
+    pub fn key(&self, namespace: &str, name: &str) -> ObjectKey {
+        ObjectKey::new(&self.resource.store_key(), namespace, name)
+    }
+
+    /// One object.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        self.read().objects.get(&self.key(namespace, name)).cloned()
+    }
+
+    /// Every object (of one namespace, if given).
+    pub fn list(&self, namespace: Option<&str>) -> Vec<Arc<Value>> {
+        let entries = self.read();
+        match namespace {
+            None => entries.objects.values().cloned().collect(),
+            Some(ns) => entries
+                .by_namespace
+                .get(ns)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| entries.objects.get(k).cloned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Objects whose controlling owner has uid `owner`.
+    pub fn controlled_by(&self, owner: &str) -> Vec<Arc<Value>> {
+        let entries = self.read();
+        entries
+            .by_owner
+            .get(owner)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| entries.objects.get(k).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Objects of `namespace` matching `selector`. Equality requirements are answered from the
+    /// label index; the rest are checked object by object.
+    pub fn select(&self, namespace: &str, selector: &LabelSelector) -> Vec<Arc<Value>> {
+        let entries = self.read();
+        let mut candidates: Option<HashSet<&ObjectKey>> = None;
+        for requirement in &selector.requirements {
+            if let Requirement::In(key, values) = requirement
+                && values.len() == 1
+            {
+                let value = values.iter().next().expect("one value");
+                let keys: HashSet<&ObjectKey> = entries
+                    .by_label
+                    .get(&(key.clone(), value.clone()))
+                    .map(|set| set.iter().collect())
+                    .unwrap_or_default();
+                candidates = Some(match candidates {
+                    None => keys,
+                    Some(c) => c.intersection(&keys).copied().collect(),
+                });
+            }
+        }
+        let keys: Vec<&ObjectKey> = match candidates {
+            Some(c) => c.into_iter().filter(|k| k.namespace == namespace).collect(),
+            None => entries
+                .by_namespace
+                .get(namespace)
+                .map(|s| s.iter().collect())
+                .unwrap_or_default(),
+        };
+        keys.into_iter()
+            .filter_map(|k| entries.objects.get(k))
+            .filter(|o| selector.matches(o))
+            .cloned()
+            .collect()
+    }
+
+    /// Records an object as written (by an event or by the caller's own write). Returns false
+    /// when the cache already holds something newer.
+    pub fn observe(&self, object: Arc<Value>) -> bool {
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let key = self.key(namespace, name);
+        let revision = revision_of(&object);
+        let mut entries = self.write();
+        if entries.revisions.get(&key).is_some_and(|r| *r >= revision) {
+            return false;
+        }
+        entries.revisions.insert(key.clone(), revision);
+        entries.unindex(&key);
+        entries.index(key, object);
+        true
+    }
+
+    /// Records that an object is gone as of `revision`.
+    pub fn forget(&self, namespace: &str, name: &str, revision: i64) -> bool {
+        let key = self.key(namespace, name);
+        let mut entries = self.write();
+        if entries.revisions.get(&key).is_some_and(|r| *r >= revision) {
+            return false;
+        }
+        entries.revisions.insert(key.clone(), revision);
+        entries.unindex(&key);
+        true
+    }
+
+    /// Replaces the contents with a fresh list read at `revision`.
+    fn replace(&self, items: Vec<Arc<Value>>, revision: i64) {
+        let mut fresh = Entries::default();
+        for object in items {
+            let key = ObjectKey::new(
+                &self.resource.store_key(),
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            );
+            fresh.revisions.insert(key.clone(), revision_of(&object));
+            fresh.index(key, object);
+        }
+        let mut entries = self.write();
+        // Keep tombstones and write-throughs newer than the list.
+        for (key, rev) in &entries.revisions {
+            if *rev > revision && !fresh.revisions.contains_key(key) {
+                fresh.revisions.insert(key.clone(), *rev);
+                if let Some(object) = entries.objects.get(key) {
+                    fresh.index(key.clone(), object.clone());
+                }
+            }
+        }
+        *entries = fresh;
+    }
+}
+
+/// What a handler is told about.
+pub struct Change<'a> {
+    /// Added, modified or deleted.
+    pub kind: EventType,
+    /// The object now (for a delete, its last state).
+    pub object: &'a Value,
+    /// The object before, when known.
+    pub previous: Option<&'a Value>,
+}
+
+type Handler = Box<dyn Fn(&Change<'_>) + Send + Sync>;
+
+/// The set of informers of the controllers, fed by one subscription to the store.
+pub struct Informers {
+    objects: Objects,
+    caches: HashMap<String, Arc<Cache>>,
+    handlers: HashMap<String, Vec<Handler>>,
+}
+
+impl Informers {
+    /// An empty set.
+    pub fn new(objects: Objects) -> Self {
+        Informers {
+            objects,
+            caches: HashMap::new(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// The cache of `resource` (created on first use).
+    pub fn cache(&mut self, resource: &'static Resource) -> Arc<Cache> {
+        self.caches
+            .entry(resource.store_key())
+            .or_insert_with(|| Arc::new(Cache::new(resource)))
+            .clone()
+    }
+
+    /// Calls `handler` for every change to `resource`, after its cache has been updated.
+    pub fn on(
+        &mut self,
+        resource: &'static Resource,
+        handler: impl Fn(&Change<'_>) + Send + Sync + 'static,
+    ) {
+        self.cache(resource);
+        self.handlers
+            .entry(resource.store_key())
+            .or_default()
+            .push(Box::new(handler));
+    }
+
+    /// Lists every cached resource, tells the handlers about every object, then follows the
+    /// store's events in a background task. Returns once the caches are filled.
+    pub async fn start(self) {
+        let informers = Arc::new(self);
+        let events = informers.objects.store().subscribe();
+        informers.relist().await;
+        tokio::spawn(async move { informers.follow(events).await });
+    }
+
+    async fn relist(&self) {
+        for (resource, cache) in &self.caches {
+            match self.objects.store().list(resource, None, None, None).await {
+                Ok(page) => {
+                    let items: Vec<Arc<Value>> = page.items.into_iter().map(|s| s.object).collect();
+                    cache.replace(items.clone(), page.revision);
+                    for object in &items {
+                        self.dispatch(resource, EventType::Modified, object, None);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, %resource, "informer could not list"),
+            }
+        }
+    }
+
+    fn dispatch(&self, resource: &str, kind: EventType, object: &Value, previous: Option<&Value>) {
+        if let Some(handlers) = self.handlers.get(resource) {
+            let change = Change {
+                kind,
+                object,
+                previous,
+            };
+            for handler in handlers {
+                handler(&change);
+            }
+        }
+    }
+
+    fn apply(&self, event: &Event) {
+        let Some(cache) = self.caches.get(&event.key.resource) else {
+            return;
+        };
+        let fresh = match event.kind {
+            EventType::Deleted => {
+                cache.forget(&event.key.namespace, &event.key.name, event.revision)
+            }
+            _ => cache.observe(event.object.clone()),
+        };
+        // A write-through already recorded it; handlers still hear of it, since their
+        // queues may want the follow-up (for example an owner's status).
+        let _ = fresh;
+        self.dispatch(
+            &event.key.resource,
+            event.kind,
+            &event.object,
+            event.prev.as_deref(),
+        );
+    }
+
+    async fn follow(&self, mut events: tokio::sync::broadcast::Receiver<Arc<Event>>) {
+        loop {
+            match events.recv().await {
+                Ok(event) => self.apply(&event),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "informers lagged; relisting");
+                    self.relist().await;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::resources::by_plural;
+    use serde_json::json;
+
+    fn pod(name: &str, rv: i64, labels: Value, owner: Option<&str>) -> Arc<Value> {
+        let mut p = json!({"metadata": {"name": name, "namespace": "ns",
+            "resourceVersion": rv.to_string(), "uid": format!("uid-{name}"), "labels": labels}});
+        if let Some(owner) = owner {
+            p["metadata"]["ownerReferences"] =
+                json!([{"uid": owner, "controller": true, "kind": "ReplicaSet", "name": "rs"}]);
+        }
+        Arc::new(p)
+    }
+
+    #[test]
+    fn the_cache_indexes_and_never_goes_back_in_time() {
+        let cache = Cache::new(by_plural("", "v1", "pods").unwrap());
+        assert!(cache.observe(pod("a", 5, json!({"app": "web"}), Some("rs-1"))));
+        assert!(cache.observe(pod("b", 6, json!({"app": "db"}), None)));
+        // An older event for a is ignored.
+        assert!(!cache.observe(pod("a", 4, json!({"app": "old"}), None)));
+        let web = LabelSelector::parse("app=web").unwrap();
+        assert_eq!(cache.select("ns", &web).len(), 1);
+        assert_eq!(cache.select("other", &web).len(), 0);
+        assert_eq!(cache.controlled_by("rs-1").len(), 1);
+        assert_eq!(cache.list(Some("ns")).len(), 2);
+
+        // Relabel and release: the indexes follow.
+        assert!(cache.observe(pod("a", 7, json!({"app": "api"}), None)));
+        assert_eq!(cache.select("ns", &web).len(), 0);
+        assert!(cache.controlled_by("rs-1").is_empty());
+        let not_db = LabelSelector::parse("app!=db").unwrap();
+        assert_eq!(cache.select("ns", &not_db).len(), 1);
+
+        // A delete leaves a tombstone: a late event from before it does not resurrect it.
+        assert!(cache.forget("ns", "a", 8));
+        assert!(!cache.observe(pod("a", 7, json!({}), None)));
+        assert!(cache.get("ns", "a").is_none());
+
+        // A relist at revision 7 keeps the newer tombstone, drops what the list lacks.
+        cache.replace(vec![pod("c", 3, json!({}), None)], 7);
+        assert!(cache.get("ns", "b").is_none());
+        assert!(cache.get("ns", "c").is_some());
+        assert!(!cache.observe(pod("a", 8, json!({}), None)));
+    }
+}
