@@ -135,3 +135,208 @@ fn a_replicaset_keeps_its_replicas_adopts_releases_and_scales() {
     ]);
     assert!(events.contains("Created pod: web-"), "{events}");
 }
+
+/// Follows `kubectl get pods --watch` and checks, after every event, that the non-terminating
+/// pods never exceed `max_total` and the ready ones never drop below `min_ready`.
+struct Invariants {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<Result<usize, String>>>,
+}
+
+impl Invariants {
+    fn watch(server: &Server, selector: &str, max_total: usize, min_ready: usize) -> Self {
+        let mut child = std::process::Command::new(common::kubectl())
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["get", "pods", "-l", selector, "--watch", "-o", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut pods: std::collections::HashMap<String, Value> = Default::default();
+            let mut events = 0;
+            for pod in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+                let Ok(pod) = pod else { break };
+                events += 1;
+                let name = pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                pods.insert(name, pod);
+                let live: Vec<&Value> = pods
+                    .values()
+                    .filter(|p| {
+                        p["metadata"]["deletionTimestamp"].is_null()
+                            && !matches!(
+                                p["status"]["phase"].as_str(),
+                                Some("Succeeded" | "Failed")
+                            )
+                    })
+                    .collect();
+                let ready = live
+                    .iter()
+                    .filter(|p| {
+                        p["status"]["conditions"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                        })
+                    })
+                    .count();
+                if live.len() > max_total {
+                    return Err(format!("{} pods at once (max {max_total})", live.len()));
+                }
+                if events > 3 && ready < min_ready {
+                    return Err(format!("only {ready} ready pods (min {min_ready})"));
+                }
+            }
+            Ok(events)
+        });
+        Invariants {
+            child,
+            reader: Some(reader),
+        }
+    }
+
+    fn check(mut self) -> usize {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reader.take().unwrap().join().unwrap().unwrap()
+    }
+}
+
+fn replicasets(server: &Server) -> Vec<Value> {
+    json(server, &["get", "rs", "-l", "app=web"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn image_of(server: &Server) -> String {
+    json(server, &["get", "deployment", "web"])["spec"]["template"]["spec"]["containers"][0]
+        ["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_deployment_rolls_out_rolls_back_scales_pauses_and_restarts_with_kubectl() {
+    let server = start();
+    for (guest, reference) in [("sleeper", "sleeper:v2"), ("exit-code", "crasher:v1")] {
+        import_image(
+            &server,
+            &example_guests().join(format!("{guest}.wasm")),
+            reference,
+        );
+    }
+    apply_file(&server, "examples/workloads/deployment.yaml");
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let first = replicasets(&server);
+    assert_eq!(first.len(), 1);
+    let hash = first[0]["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(first[0]["metadata"]["name"], format!("web-{hash}").as_str());
+    assert_eq!(
+        active_pods(&server, &format!("pod-template-hash={hash}")).len(),
+        3
+    );
+
+    // A new image rolls out one pod at a time: never more than 4 pods, never fewer than 3
+    // ready, as seen through a watch.
+    let watch = Invariants::watch(&server, "app=web", 4, 3);
+    server.kubectl_ok(&["set", "image", "deployment/web", "web=sleeper:v2"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let d = json(&server, &["get", "deployment", "web"]);
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+    assert_eq!(d["status"]["availableReplicas"], 3);
+    let rss = replicasets(&server);
+    assert_eq!(rss.len(), 2);
+    let old = rss
+        .iter()
+        .find(|rs| rs["metadata"]["name"] == first[0]["metadata"]["name"])
+        .unwrap();
+    assert_eq!(old["spec"]["replicas"], 0);
+
+    // Undo goes back to revision 1's template, which becomes revision 3.
+    let history = server.kubectl_ok(&["rollout", "history", "deployment/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    server.kubectl_ok(&["rollout", "undo", "deployment/web"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(image_of(&server), "sleeper:v1");
+    assert_eq!(
+        replicasets(&server).len(),
+        2,
+        "the old ReplicaSet is reused"
+    );
+    server.kubectl_ok(&["rollout", "undo", "deployment/web", "--to-revision=2"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(image_of(&server), "sleeper:v2");
+    let events = watch.check();
+    assert!(events > 10, "the watch saw the rollouts ({events} events)");
+
+    // Scale.
+    server.kubectl_ok(&["scale", "deployment/web", "--replicas=5"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(active_pods(&server, "app=web").len(), 5);
+
+    // Paused: a template change waits; resumed: it rolls.
+    server.kubectl_ok(&["rollout", "pause", "deployment/web"]);
+    server.kubectl_ok(&["set", "image", "deployment/web", "web=sleeper:v1"]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let d = json(&server, &["get", "deployment", "web"]);
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone();
+    assert_eq!(progressing["reason"], "DeploymentPaused", "{d}");
+    assert!(
+        active_pods(&server, "app=web")
+            .iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "sleeper:v2")
+    );
+    server.kubectl_ok(&["rollout", "resume", "deployment/web"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(
+        active_pods(&server, "app=web")
+            .iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "sleeper:v1")
+    );
+
+    // Restart makes a new ReplicaSet with the same image.
+    let before = replicasets(&server).len();
+    server.kubectl_ok(&["rollout", "restart", "deployment/web"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(replicasets(&server).len(), before + 1);
+
+    // A version that crash-loops stalls the rollout instead of taking the service down, and
+    // times out against its progress deadline.
+    server.kubectl_ok(&[
+        "patch",
+        "deployment/web",
+        "-p",
+        r#"{"spec":{"progressDeadlineSeconds":3,"template":{"spec":{"containers":[{"name":"web","image":"crasher:v1"}]}}}}"#,
+    ]);
+    let stalled = server.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    assert!(!stalled.status.success());
+    let message = String::from_utf8_lossy(&stalled.stderr);
+    assert!(
+        message.contains("exceeded its progress deadline"),
+        "{message}"
+    );
+    let ready_old = active_pods(&server, "app=web")
+        .iter()
+        .filter(|p| p["spec"]["containers"][0]["image"] == "sleeper:v1")
+        .count();
+    assert_eq!(ready_old, 5, "maxUnavailable 0 keeps every old pod: {}", server.kubectl_ok(&["get", "pods,rs", "-o", "wide"]));
+}

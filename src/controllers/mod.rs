@@ -4,6 +4,7 @@
 //! The workload controllers share one set of informers ([`informer`]) and the runner
 //! ([`runner`]); they start once this server holds the controller Lease ([`leader`]).
 
+pub mod deployment;
 pub mod events;
 pub mod garbage_collector;
 pub mod informer;
@@ -24,6 +25,7 @@ pub async fn spawn_all(objects: Objects) {
         leader::acquire(&objects).await;
         let mut informers = informer::Informers::new(objects.clone());
         replicaset::register(&objects, &mut informers);
+        deployment::register(&objects, &mut informers);
         informers.start().await;
     });
 }

@@ -67,7 +67,14 @@ pub struct ContainerRecord {
     pub last_state: Option<Termination>,
     /// Restarts so far.
     pub restart_count: u32,
+    /// Whether the running container counts as ready: set by the worker once it has run for
+    /// [`READY_AFTER`] (as kubelet reports readiness only at its next status sync, a guest
+    /// that dies at once is never seen ready), cleared whenever it stops.
+    pub ready: bool,
 }
+
+/// How long a container without a readiness probe must have run before it is reported ready.
+pub const READY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl ContainerRecord {
     /// A container that has not started yet.
@@ -82,11 +89,17 @@ impl ContainerRecord {
             },
             last_state: None,
             restart_count: 0,
+            ready: false,
         }
     }
 
     fn running(&self) -> bool {
         matches!(self.state, State::Running { .. })
+    }
+
+    /// Running and ready.
+    pub fn is_ready(&self) -> bool {
+        self.running() && self.ready
     }
 
     fn to_json(&self, container_id: &str) -> Value {
@@ -107,7 +120,7 @@ impl ContainerRecord {
             "imageID": self.image_id,
             "state": state,
             "lastState": self.last_state.as_ref().map(|t| json!({"terminated": t.to_json()})).unwrap_or(json!({})),
-            "ready": self.running(),
+            "ready": self.is_ready(),
             "restartCount": self.restart_count,
             "started": self.running(),
         });
@@ -185,7 +198,7 @@ pub fn conditions(
     containers: &[ContainerRecord],
     now: &str,
 ) -> Vec<Value> {
-    let all_ready = !containers.is_empty() && containers.iter().all(ContainerRecord::running);
+    let all_ready = !containers.is_empty() && containers.iter().all(ContainerRecord::is_ready);
     let finished = matches!(phase, "Succeeded" | "Failed");
     let not_ready_reason = if finished {
         Some("PodCompleted")

@@ -650,14 +650,25 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     pod.set_container(init, index, |c| {
         c.state = State::Running {
             started_at: started_at.clone(),
-        }
+        };
+        c.ready = false;
     });
     let stop = pod.stop.clone();
     let forward = tokio::spawn(async move {
         stop.cancelled().await;
         cancel.cancel();
     });
-    let outcome = agent.runtime.run(program, run_spec).await;
+    // Ready once it has kept running for a moment (no readiness probes yet).
+    let run = agent.runtime.run(program, run_spec);
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        biased;
+        outcome = &mut run => outcome,
+        () = tokio::time::sleep(status::READY_AFTER) => {
+            pod.set_container(init, index, |c| c.ready = true);
+            run.await
+        }
+    };
     forward.abort();
     writer.close();
     let (exit_code, reason, message) = match outcome.exit {
