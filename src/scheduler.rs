@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::error::Reason;
+use crate::api::error::{ApiError, Reason};
 use crate::api::objects::{Objects, WriteOptions, timestamp};
 use crate::api::resources::by_plural;
 use crate::api::validation::parse_quantity;
@@ -345,13 +345,17 @@ fn wants_scheduling(pod: &Value) -> bool {
 pub fn spawn(objects: Objects) {
     tokio::spawn(async move {
         let recorder = Recorder::new(objects.clone(), SCHEDULER_NAME, None);
+        let (binds, bind_results) = tokio::sync::mpsc::unbounded_channel();
         let mut scheduler = Scheduler {
             objects,
             recorder,
             nodes: BTreeMap::new(),
             bound: HashMap::new(),
+            pending: HashMap::new(),
             queue: WorkQueue::default(),
             unschedulable: HashMap::new(),
+            binds,
+            bind_results,
         };
         scheduler.run().await;
     });
@@ -361,11 +365,17 @@ struct Scheduler {
     objects: Objects,
     recorder: Recorder,
     nodes: BTreeMap<String, Arc<Value>>,
-    /// Pod key → (node, requests) for pods bound and not terminal.
+    /// Pod key → (node, requests) for pods bound and not terminal, and for pods whose bind
+    /// is in flight (assumed bound, as Kubernetes' scheduler cache assumes them).
     bound: HashMap<ObjectKey, (String, Resources)>,
+    /// Pods waiting to be scheduled, as last seen.
+    pending: HashMap<ObjectKey, Arc<Value>>,
     queue: WorkQueue<ObjectKey>,
     /// Pods waiting for room, and the message they were last given.
     unschedulable: HashMap<ObjectKey, String>,
+    /// Binds run concurrently; their results come back here.
+    binds: tokio::sync::mpsc::UnboundedSender<(ObjectKey, Result<(), ApiError>)>,
+    bind_results: tokio::sync::mpsc::UnboundedReceiver<(ObjectKey, Result<(), ApiError>)>,
 }
 
 impl Scheduler {
@@ -396,7 +406,24 @@ impl Scheduler {
                     Err(RecvError::Lagged(_)) => self.resync().await,
                     Err(RecvError::Closed) => return,
                 },
+                Some((key, result)) = self.bind_results.recv() => self.bind_done(key, result),
                 _ = retry.tick() => self.retry_unschedulable(),
+            }
+        }
+    }
+
+    /// A bind came back: on failure the assumed placement is undone and the pod retried.
+    fn bind_done(&mut self, key: ObjectKey, result: Result<(), ApiError>) {
+        let Err(e) = result else {
+            return;
+        };
+        self.bound.remove(&key);
+        match e.reason {
+            Reason::NotFound => {}
+            Reason::Conflict => self.queue.add_after(key, Duration::from_millis(50)),
+            _ => {
+                tracing::warn!(error = %e, pod = %key.name, "binding failed");
+                self.queue.add_after(key, Duration::from_secs(1));
             }
         }
     }
@@ -436,7 +463,7 @@ impl Scheduler {
         }
     }
 
-    fn track_pod(&mut self, key: &ObjectKey, pod: &Value) {
+    fn track_pod(&mut self, key: &ObjectKey, pod: &Arc<Value>) {
         let node = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
@@ -448,8 +475,10 @@ impl Scheduler {
             self.bound.remove(key);
         }
         if wants_scheduling(pod) {
+            self.pending.insert(key.clone(), pod.clone());
             self.queue.add(key.clone());
         } else {
+            self.pending.remove(key);
             self.unschedulable.remove(key);
         }
     }
@@ -472,6 +501,7 @@ impl Scheduler {
             }
             ("pods", StoreEvent::Deleted) => {
                 self.unschedulable.remove(&event.key);
+                self.pending.remove(&event.key);
                 if self.bound.remove(&event.key).is_some() {
                     self.retry_unschedulable();
                 }
@@ -489,11 +519,10 @@ impl Scheduler {
 
     async fn schedule(&mut self, key: &ObjectKey) {
         let pods = by_plural("", "v1", "pods").expect("pods are served");
-        let pod = match self.objects.get(pods, &key.namespace, &key.name).await {
-            Ok(stored) => stored.object,
-            Err(_) => return,
+        let Some(pod) = self.pending.get(key).cloned() else {
+            return;
         };
-        if !wants_scheduling(&pod) {
+        if !wants_scheduling(&pod) || self.bound.contains_key(key) {
             return;
         }
         let used = self.used();
@@ -504,40 +533,36 @@ impl Scheduler {
         );
         match chosen {
             Ok(node) => {
-                let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                    "metadata": {"name": key.name, "namespace": key.namespace},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-                match self
-                    .objects
-                    .bind(
-                        &key.namespace,
-                        &key.name,
-                        &binding,
-                        &WriteOptions::controller(SCHEDULER_NAME),
-                    )
-                    .await
-                {
-                    Ok(()) => {
-                        // Count it now: the bind event may come after the next decision.
-                        self.bound
-                            .insert(key.clone(), (node.clone(), pod_requests(&pod)));
-                        self.unschedulable.remove(key);
+                // Assume it bound now, so the next decision counts it; the bind itself runs
+                // concurrently with the next decisions and undoes this if it fails.
+                self.bound
+                    .insert(key.clone(), (node.clone(), pod_requests(&pod)));
+                self.unschedulable.remove(key);
+                let objects = self.objects.clone();
+                let recorder = self.recorder.clone();
+                let results = self.binds.clone();
+                let key = key.clone();
+                tokio::spawn(async move {
+                    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                        "metadata": {"name": key.name, "namespace": key.namespace},
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+                    let result = objects
+                        .bind(
+                            &key.namespace,
+                            &key.name,
+                            &binding,
+                            &WriteOptions::controller(SCHEDULER_NAME),
+                        )
+                        .await;
+                    if result.is_ok() {
                         let message = format!(
                             "Successfully assigned {}/{} to {node}",
                             key.namespace, key.name
                         );
-                        self.recorder
-                            .record(&pod, EventType::Normal, "Scheduled", &message);
+                        recorder.record(&pod, EventType::Normal, "Scheduled", &message);
                     }
-                    Err(e) if e.reason == Reason::Conflict => {
-                        self.queue.add_after(key.clone(), Duration::from_millis(50))
-                    }
-                    Err(e) if e.reason == Reason::NotFound => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, pod = %key.name, "binding failed");
-                        self.queue.add_after(key.clone(), Duration::from_secs(1));
-                    }
-                }
+                    let _ = results.send((key, result));
+                });
             }
             Err(misfits) => {
                 let message = unschedulable_message(self.nodes.len(), &misfits);

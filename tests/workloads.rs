@@ -338,5 +338,10 @@ fn a_deployment_rolls_out_rolls_back_scales_pauses_and_restarts_with_kubectl() {
         .iter()
         .filter(|p| p["spec"]["containers"][0]["image"] == "sleeper:v1")
         .count();
-    assert_eq!(ready_old, 5, "maxUnavailable 0 keeps every old pod: {}", server.kubectl_ok(&["get", "pods,rs", "-o", "wide"]));
+    assert_eq!(
+        ready_old,
+        5,
+        "maxUnavailable 0 keeps every old pod: {}",
+        server.kubectl_ok(&["get", "pods,rs", "-o", "wide"])
+    );
 }
