@@ -136,72 +136,124 @@ fn a_replicaset_keeps_its_replicas_adopts_releases_and_scales() {
     assert!(events.contains("Created pod: web-"), "{events}");
 }
 
-/// Follows `kubectl get pods --watch` and checks, after every event, that the non-terminating
-/// pods never exceed `max_total` and the ready ones never drop below `min_ready`.
+/// Watches the pods matching `selector` through the API (initial list, then changes) and
+/// checks, at every event after the initial list, that the non-terminating pods never exceed
+/// `max_total` and the ready ones never drop below `min_ready`.
 struct Invariants {
-    child: std::process::Child,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     reader: Option<std::thread::JoinHandle<Result<usize, String>>>,
 }
 
 impl Invariants {
     fn watch(server: &Server, selector: &str, max_total: usize, min_ready: usize) -> Self {
-        let mut child = std::process::Command::new(common::kubectl())
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(["get", "pods", "-l", selector, "--watch", "-o", "json"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let request = server.request(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/namespaces/default/pods?watch=true&labelSelector={selector}&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+            ),
+        );
         let reader = std::thread::spawn(move || {
-            let mut pods: std::collections::HashMap<String, Value> = Default::default();
-            let mut events = 0;
-            for pod in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
-                let Ok(pod) = pod else { break };
-                events += 1;
-                let name = pod["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                pods.insert(name, pod);
-                let live: Vec<&Value> = pods
-                    .values()
-                    .filter(|p| {
-                        p["metadata"]["deletionTimestamp"].is_null()
-                            && !matches!(
-                                p["status"]["phase"].as_str(),
-                                Some("Succeeded" | "Failed")
-                            )
-                    })
-                    .collect();
-                let ready = live
-                    .iter()
-                    .filter(|p| {
-                        p["status"]["conditions"].as_array().is_some_and(|cs| {
-                            cs.iter()
-                                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                        })
-                    })
-                    .count();
-                if live.len() > max_total {
-                    return Err(format!("{} pods at once (max {max_total})", live.len()));
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                use futures::StreamExt;
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                let mut stream = response.bytes_stream();
+                let mut buffer = Vec::new();
+                let mut pods: std::collections::HashMap<String, Value> = Default::default();
+                let mut listed = false;
+                let mut events = 0;
+                loop {
+                    let chunk = tokio::select! {
+                        _ = &mut stopped => return Ok(events),
+                        chunk = stream.next() => chunk,
+                    };
+                    let Some(Ok(chunk)) = chunk else {
+                        return Ok(events);
+                    };
+                    buffer.extend_from_slice(&chunk);
+                    while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buffer.drain(..=at).collect();
+                        let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+                            continue;
+                        };
+                        let object = &event["object"];
+                        let name = object["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        match event["type"].as_str() {
+                            Some("BOOKMARK") => {
+                                if object["metadata"]["annotations"]["k8s.io/initial-events-end"]
+                                    == "true"
+                                {
+                                    listed = true;
+                                }
+                                continue;
+                            }
+                            Some("DELETED") => {
+                                pods.remove(&name);
+                            }
+                            _ => {
+                                pods.insert(name, object.clone());
+                            }
+                        }
+                        events += 1;
+                        if !listed {
+                            continue;
+                        }
+                        let live: Vec<&Value> = pods
+                            .values()
+                            .filter(|p| {
+                                p["metadata"]["deletionTimestamp"].is_null()
+                                    && !matches!(
+                                        p["status"]["phase"].as_str(),
+                                        Some("Succeeded" | "Failed")
+                                    )
+                            })
+                            .collect();
+                        let ready = live
+                            .iter()
+                            .filter(|p| {
+                                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                                    cs.iter()
+                                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                                })
+                            })
+                            .count();
+                        if live.len() > max_total {
+                            let mut groups: std::collections::BTreeMap<String, usize> =
+                                Default::default();
+                            for p in &live {
+                                *groups
+                                    .entry(format!(
+                                        "{}/{}",
+                                        p["metadata"]["labels"]["pod-template-hash"],
+                                        p["status"]["phase"]
+                                    ))
+                                    .or_default() += 1;
+                            }
+                            return Err(format!(
+                                "{} pods at once (max {max_total}): {groups:?}",
+                                live.len()
+                            ));
+                        }
+                        if ready < min_ready {
+                            return Err(format!("only {ready} ready pods (min {min_ready})"));
+                        }
+                    }
                 }
-                if events > 3 && ready < min_ready {
-                    return Err(format!("only {ready} ready pods (min {min_ready})"));
-                }
-            }
-            Ok(events)
+            })
         });
         Invariants {
-            child,
+            stop: Some(stop),
             reader: Some(reader),
         }
     }
 
+    /// Stops watching; panics if an invariant broke. Returns the events seen.
     fn check(mut self) -> usize {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.stop.take().unwrap().send(());
         self.reader.take().unwrap().join().unwrap().unwrap()
     }
 }
@@ -344,4 +396,76 @@ fn a_deployment_rolls_out_rolls_back_scales_pauses_and_restarts_with_kubectl() {
         "maxUnavailable 0 keeps every old pod: {}",
         server.kubectl_ok(&["get", "pods,rs", "-o", "wide"])
     );
+}
+
+#[test]
+fn a_rolling_update_survives_kill_9_of_the_server() {
+    let server = start();
+    import_image(
+        &server,
+        &example_guests().join("sleeper.wasm"),
+        "sleeper:v2",
+    );
+    let manifest = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: big, labels: {app: big}}
+spec:
+  replicas: 100
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 10, maxUnavailable: 0}}
+  selector: {matchLabels: {app: big}}
+  template:
+    metadata: {labels: {app: big}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{name: main, image: "sleeper:v1", args: ["3600"]}]
+"#;
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success());
+    server.kubectl_ok(&["rollout", "status", "deployment/big", "--timeout=120s"]);
+
+    let watch = Invariants::watch(&server, "app=big", 110, 100);
+    server.kubectl_ok(&["set", "image", "deployment/big", "main=sleeper:v2"]);
+    // Let the rollout get under way, then crash the server in the middle of it.
+    eventually(30, || {
+        let d = json(&server, &["get", "deployment", "big"]);
+        (d["status"]["updatedReplicas"].as_i64().unwrap_or(0) >= 10).then_some(())
+    });
+    let mid = json(&server, &["get", "deployment", "big"]);
+    let mut server = server;
+    server.kill();
+    let events = watch.check();
+    assert!(events > 100, "{events}");
+    assert!(
+        mid["status"]["updatedReplicas"].as_i64().unwrap_or(0) < 100,
+        "the rollout was still under way when the server was killed: {}",
+        mid["status"]
+    );
+
+    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
+    let watch = Invariants::watch(&server, "app=big", 110, 100);
+    server.kubectl_ok(&["rollout", "status", "deployment/big", "--timeout=120s"]);
+    watch.check();
+
+    // Nothing orphaned: every ReplicaSet belongs to the Deployment, every pod to a ReplicaSet,
+    // and the pods are exactly the new template's 100.
+    let d = json(&server, &["get", "deployment", "big"]);
+    let rss = json(&server, &["get", "rs", "-l", "app=big"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert!(
+        rss.iter()
+            .all(|rs| owner_uid(rs).as_deref() == d["metadata"]["uid"].as_str())
+    );
+    let rs_uids: Vec<&str> = rss
+        .iter()
+        .filter_map(|rs| rs["metadata"]["uid"].as_str())
+        .collect();
+    let pods = active_pods(&server, "app=big");
+    assert_eq!(pods.len(), 100);
+    assert!(pods.iter().all(
+        |p| owner_uid(p).is_some_and(|u| rs_uids.contains(&u.as_str()))
+            && p["spec"]["containers"][0]["image"] == "sleeper:v2"
+    ));
 }

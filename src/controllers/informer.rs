@@ -356,17 +356,25 @@ impl Informers {
         tokio::spawn(async move { informers.follow(events).await });
     }
 
+    /// Refills every cache, then tells the handlers about every object: no handler runs
+    /// before all caches hold a full list, so a controller never acts on half a picture
+    /// (for example a ReplicaSet seeing none of its pods yet).
     async fn relist(&self) {
+        let mut listed = Vec::new();
         for (resource, cache) in &self.caches {
             match self.objects.store().list(resource, None, None, None).await {
                 Ok(page) => {
-                    let items: Vec<Arc<Value>> = page.items.into_iter().map(|s| s.object).collect();
+                    let items: Vec<Arc<Value>> =
+                        page.items.into_iter().map(|s| s.object).collect();
                     cache.replace(items.clone(), page.revision);
-                    for object in &items {
-                        self.dispatch(resource, EventType::Modified, object, None);
-                    }
+                    listed.push((resource, items));
                 }
                 Err(error) => tracing::warn!(%error, %resource, "informer could not list"),
+            }
+        }
+        for (resource, items) in listed {
+            for object in &items {
+                self.dispatch(resource, EventType::Modified, object, None);
             }
         }
     }

@@ -71,6 +71,9 @@ pub struct ContainerRecord {
     /// [`READY_AFTER`] (as kubelet reports readiness only at its next status sync, a guest
     /// that dies at once is never seen ready), cleared whenever it stops.
     pub ready: bool,
+    /// Found running after a node restart, its guest gone: the termination to record when it
+    /// is restarted.
+    pub lost: Option<Termination>,
 }
 
 /// How long a container without a readiness probe must have run before it is reported ready.
@@ -90,6 +93,7 @@ impl ContainerRecord {
             last_state: None,
             restart_count: 0,
             ready: false,
+            lost: None,
         }
     }
 

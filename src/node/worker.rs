@@ -167,8 +167,11 @@ impl OutputSink for LogSink {
 }
 
 /// Records containers found running in the store when the node (re)starts: their guests died
-/// with the previous process.
-fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>) {
+/// with the previous process. With `resume` (a regular container the restart policy will
+/// restart), one that was running and ready stays reported so until its new attempt runs
+/// (with its restart counted and the loss as its last state): the gap was the server's own
+/// downtime, and publishing a not-ready blip would take a serving replica out for nothing.
+fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>, resume: bool) {
     for (record, stored) in records
         .iter_mut()
         .zip(stored.map(Vec::as_slice).unwrap_or_default())
@@ -188,14 +191,21 @@ fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>) {
         if let Some(t) = stored.pointer("/state/terminated") {
             record.state = State::Terminated(finished(t));
         } else if let Some(r) = stored.pointer("/state/running") {
-            // The guest was running in the process that stopped: it is gone.
-            record.state = State::Terminated(Termination {
+            let started_at = r["startedAt"].as_str().unwrap_or_default().to_string();
+            let lost = Termination {
                 exit_code: 137,
                 reason: "ContainerStatusUnknown".into(),
                 message: Some("The container could not be located when the node restarted".into()),
-                started_at: r["startedAt"].as_str().unwrap_or_default().to_string(),
+                started_at: started_at.clone(),
                 finished_at: now(),
-            });
+            };
+            if resume && stored["ready"] == true {
+                record.state = State::Running { started_at };
+                record.ready = true;
+                record.lost = Some(lost);
+            } else {
+                record.state = State::Terminated(lost);
+            }
         }
     }
 }
@@ -222,17 +232,24 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
     };
     let mut init = names("initContainers");
     let mut containers = names("containers");
+    let policy = spec_pod
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always")
+        .to_string();
     recover(
         &mut init,
         spec_pod
             .pointer("/status/initContainerStatuses")
             .and_then(Value::as_array),
+        false,
     );
     recover(
         &mut containers,
         spec_pod
             .pointer("/status/containerStatuses")
             .and_then(Value::as_array),
+        policy != "Never",
     );
     let stored_phase = spec_pod
         .pointer("/status/phase")
@@ -247,11 +264,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
         name: meta["name"].as_str().unwrap_or_default().to_string(),
         uid: meta["uid"].as_str().unwrap_or_default().to_string(),
-        policy: spec_pod
-            .pointer("/spec/restartPolicy")
-            .and_then(Value::as_str)
-            .unwrap_or("Always")
-            .to_string(),
+        policy,
         state: Mutex::new(PodState {
             init_done,
             init,
@@ -648,10 +661,12 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         cancel: cancel.clone(),
     };
     pod.set_container(init, index, |c| {
+        // A container resumed after a node restart keeps the readiness it was shown with.
+        let resumed = matches!(c.state, State::Running { .. }) && c.ready;
         c.state = State::Running {
             started_at: started_at.clone(),
         };
-        c.ready = false;
+        c.ready = resumed;
     });
     let stop = pod.stop.clone();
     let forward = tokio::spawn(async move {
@@ -903,7 +918,11 @@ async fn run_pod(pod: &Arc<Pod>, spec_value: &Value) {
         // A container found dead after a node restart counts as a restart.
         pod.update(|s| {
             let c = &mut s.containers[index];
-            if let State::Terminated(t) = &c.state {
+            if let Some(lost) = c.lost.take() {
+                // Still shown running and ready until the new attempt starts.
+                c.last_state = Some(lost);
+                c.restart_count += 1;
+            } else if let State::Terminated(t) = &c.state {
                 c.last_state = Some(t.clone());
                 c.restart_count += 1;
                 c.state = State::Waiting {
@@ -964,11 +983,23 @@ mod tests {
             json!({"name": "a", "restartCount": 2, "state": {"running": {"startedAt": "t0"}}}),
             json!({"name": "b", "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "t0", "finishedAt": "t1"}}}),
         ];
-        recover(&mut records, Some(&stored));
+        recover(&mut records, Some(&stored), false);
         assert_eq!(records[0].restart_count, 2);
         assert!(
             matches!(&records[0].state, State::Terminated(t) if t.reason == "ContainerStatusUnknown" && t.exit_code == 137)
         );
         assert!(matches!(&records[1].state, State::Terminated(t) if t.exit_code == 0));
+
+        // A ready container that will be restarted stays shown running until it is.
+        let mut records = vec![ContainerRecord::new("a", "img")];
+        let stored = vec![
+            json!({"name": "a", "restartCount": 0, "ready": true, "state": {"running": {"startedAt": "t0"}}}),
+        ];
+        recover(&mut records, Some(&stored), true);
+        assert!(records[0].is_ready());
+        assert_eq!(
+            records[0].lost.as_ref().map(|t| t.reason.as_str()),
+            Some("ContainerStatusUnknown")
+        );
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::events::{EventType, Recorder};
 use super::informer::{Cache, Informers, controller_ref, controller_uid, is_deleting, uid};
+use super::pods::{availability, is_active};
 use super::runner::{self, Action, Queue};
 use crate::api::error::{ApiError, Reason};
 use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of};
@@ -99,14 +100,12 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         });
     }
     {
-        // Recreate waits for old pods to be gone: a deleted pod wakes its Deployment.
+        // Rollouts count actual pods (surge, availability) and Recreate waits for old pods to
+        // be gone, so any change to a Deployment's pod wakes the Deployment.
         let queue = queue.clone();
         let replicasets = replicasets.clone();
         let deployments = deployments.clone();
         informers.on(pod_resource, move |change| {
-            if change.kind != crate::store::EventType::Deleted {
-                return;
-            }
             let ns = change.object["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or_default();
@@ -498,6 +497,29 @@ async fn set_deployment_revision(ctx: &Ctx, d: &Value, revision: i64) -> Result<
     Ok(())
 }
 
+/// A ReplicaSet's size for the surge limit: its spec, or more while it still has more
+/// active pods (a scale-down not carried out yet).
+fn size_now(ctx: &Ctx, rs: &Value) -> i64 {
+    let active = ctx
+        .pods
+        .controlled_by(uid(rs))
+        .iter()
+        .filter(|p| is_active(p))
+        .count() as i64;
+    spec_replicas(rs).max(active)
+}
+
+/// A ReplicaSet's available pods, counted from the pods themselves (its status may lag).
+fn available_now(ctx: &Ctx, rs: &Value) -> i64 {
+    let min_ready = rs["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
+    let now = Utc::now();
+    ctx.pods
+        .controlled_by(uid(rs))
+        .iter()
+        .filter(|p| is_active(p) && availability(p, min_ready, now).0)
+        .count() as i64
+}
+
 /// Old ReplicaSets sorted oldest first.
 fn oldest_first(mut rss: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
     rss.sort_by_key(|rs| {
@@ -658,8 +680,11 @@ async fn rolling_step(
     let Some(new) = new else {
         return Ok(progress);
     };
+    // Counts come from the pods as well as the specs: a ReplicaSet told to shrink still has
+    // its pods until it deletes them, and its status lags its pods.
     let new_now = spec_replicas(&new);
-    let total: i64 = old.iter().map(|rs| spec_replicas(rs)).sum::<i64>() + new_now;
+    let old_sizes: i64 = old.iter().map(|rs| size_now(ctx, rs)).sum();
+    let total = old_sizes + size_now(ctx, &new);
     let target = if new_now > replicas {
         replicas
     } else {
@@ -671,49 +696,33 @@ async fn rolling_step(
     }
 
     // Scale down old ReplicaSets: unhealthy pods first, then down to the availability floor.
-    let old_total: i64 = old.iter().map(|rs| spec_replicas(rs)).sum();
-    if old_total == 0 {
+    if old.iter().all(|rs| spec_replicas(rs) == 0) {
         return Ok(progress);
     }
-    let new_available = new["status"]["availableReplicas"].as_i64().unwrap_or(0);
+    let new_available = available_now(ctx, &new);
     let mut budget = arith::max_scale_down(replicas, unavailable, total, new_now, new_available);
     if budget <= 0 {
         return Ok(progress);
     }
     let mut scaled = false;
+    let mut old_available = 0;
+    let mut old_now = Vec::with_capacity(old.len());
     for rs in old {
         let size = spec_replicas(rs);
-        let unhealthy = size - rs["status"]["availableReplicas"].as_i64().unwrap_or(0);
-        let cut = unhealthy.min(budget).max(0);
+        let available = available_now(ctx, rs).min(size);
+        let cut = (size - available).min(budget).max(0);
         if cut > 0 {
-            scale_rs(ctx, d, rs, size - cut, surge).await?;
+            let scaled_rs = scale_rs(ctx, d, rs, size - cut, surge).await?;
             budget -= cut;
             scaled = true;
+            old_now.push(scaled_rs);
+        } else {
+            old_now.push(rs.clone());
         }
+        old_available += available;
     }
     // Then healthy old pods, keeping `replicas - unavailable` available in total.
-    let old_now: Vec<Arc<Value>> = old
-        .iter()
-        .map(|rs| {
-            ctx.replicasets
-                .get(
-                    rs["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    name_of(rs),
-                )
-                .unwrap_or_else(|| rs.clone())
-        })
-        .collect();
-    let available: i64 = old_now
-        .iter()
-        .map(|rs| {
-            rs["status"]["availableReplicas"]
-                .as_i64()
-                .unwrap_or(0)
-                .min(spec_replicas(rs))
-        })
-        .sum::<i64>()
-        + new_available;
-    let mut allowed = (available - (replicas - unavailable)).min(budget);
+    let mut allowed = (old_available + new_available - (replicas - unavailable)).min(budget);
     for rs in &old_now {
         if allowed <= 0 {
             break;
