@@ -469,3 +469,55 @@ spec:
             && p["spec"]["containers"][0]["image"] == "sleeper:v2"
     ));
 }
+
+#[test]
+fn a_daemonset_runs_one_pod_per_node_follows_new_nodes_and_rolls() {
+    let server = start();
+    import_image(
+        &server,
+        &example_guests().join("sleeper.wasm"),
+        "sleeper:v2",
+    );
+    apply_file(&server, "examples/workloads/daemonset.yaml");
+    server.kubectl_ok(&["rollout", "status", "ds/node-agent", "--timeout=60s"]);
+    let pods = active_pods(&server, "app=node-agent");
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["spec"]["nodeName"], "test-node");
+    let tolerations = pods[0]["spec"]["tolerations"].to_string();
+    assert!(
+        tolerations.contains("node.kubernetes.io/unschedulable"),
+        "{tolerations}"
+    );
+
+    // A node joining later gets its own daemon pod, pinned to it.
+    let node = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "late-node",
+        "labels": {"kubernetes.io/hostname": "late-node"}}}"#;
+    let out = server.kubectl_stdin(&["create", "-f", "-"], Some(node));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_late = eventually(30, || {
+        active_pods(&server, "app=node-agent")
+            .into_iter()
+            .find(|p| p.to_string().contains("late-node"))
+    });
+    assert_eq!(owner_uid(&on_late), owner_uid(&pods[0]));
+    let ds = eventually(30, || {
+        let ds = json(&server, &["get", "ds", "node-agent"]);
+        (ds["status"]["desiredNumberScheduled"] == 2).then_some(ds)
+    });
+    assert_eq!(ds["status"]["currentNumberScheduled"], 2);
+
+    // The node goes away: so does its pod. Then a new template rolls onto the remaining node.
+    server.kubectl_ok(&["delete", "node", "late-node"]);
+    eventually(30, || {
+        (active_pods(&server, "app=node-agent").len() == 1).then_some(())
+    });
+    server.kubectl_ok(&["set", "image", "ds/node-agent", "agent=sleeper:v2"]);
+    server.kubectl_ok(&["rollout", "status", "ds/node-agent", "--timeout=60s"]);
+    let pods = active_pods(&server, "app=node-agent");
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["spec"]["containers"][0]["image"], "sleeper:v2");
+}

@@ -364,8 +364,7 @@ impl Informers {
         for (resource, cache) in &self.caches {
             match self.objects.store().list(resource, None, None, None).await {
                 Ok(page) => {
-                    let items: Vec<Arc<Value>> =
-                        page.items.into_iter().map(|s| s.object).collect();
+                    let items: Vec<Arc<Value>> = page.items.into_iter().map(|s| s.object).collect();
                     cache.replace(items.clone(), page.revision);
                     listed.push((resource, items));
                 }

@@ -4,6 +4,7 @@
 //! The workload controllers share one set of informers ([`informer`]) and the runner
 //! ([`runner`]); they start once this server holds the controller Lease ([`leader`]).
 
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod garbage_collector;
@@ -26,6 +27,7 @@ pub async fn spawn_all(objects: Objects) {
         let mut informers = informer::Informers::new(objects.clone());
         replicaset::register(&objects, &mut informers);
         deployment::register(&objects, &mut informers);
+        daemonset::register(&objects, &mut informers);
         informers.start().await;
     });
 }
