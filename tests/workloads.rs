@@ -521,3 +521,85 @@ fn a_daemonset_runs_one_pod_per_node_follows_new_nodes_and_rolls() {
     assert_eq!(pods.len(), 1);
     assert_eq!(pods[0]["spec"]["containers"][0]["image"], "sleeper:v2");
 }
+
+#[test]
+fn a_statefulset_keeps_names_order_and_volumes() {
+    let server = start();
+    import_image(&server, &example_guests().join("hello.wasm"), "hello:v1");
+    apply_file(&server, "examples/workloads/statefulset.yaml");
+    server.kubectl_ok(&["rollout", "status", "sts/web", "--timeout=60s"]);
+    let pods = active_pods(&server, "app=web-db");
+    let mut names: Vec<&str> = pods
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["web-0", "web-1", "web-2"]);
+    // Ordered: each pod started after the previous one was ready.
+    let started = |name: &str| {
+        pods.iter().find(|p| p["metadata"]["name"] == name).unwrap()["status"]["startTime"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(started("web-0") <= started("web-1") && started("web-1") <= started("web-2"));
+    let claims = json(&server, &["get", "pvc"]);
+    let bound: Vec<&str> = claims["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"]["phase"] == "Bound")
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bound.len(), 3, "{claims}");
+    assert!(bound.contains(&"data-web-1"));
+    assert!(
+        server
+            .kubectl_ok(&["logs", "web-1"])
+            .contains("/data/starts has 1 lines")
+    );
+
+    // A deleted pod comes back under the same name with the same volume.
+    server.kubectl_ok(&["delete", "pod", "web-1"]);
+    eventually(60, || {
+        let logs = server.kubectl(&["logs", "web-1"]);
+        String::from_utf8_lossy(&logs.stdout)
+            .contains("/data/starts has 2 lines")
+            .then_some(())
+    });
+
+    // Scale down removes the highest ordinal; its claim stays (Retain) and is reattached
+    // when scaling up again.
+    server.kubectl_ok(&["scale", "sts/web", "--replicas=2"]);
+    eventually(60, || {
+        let names: Vec<String> = active_pods(&server, "app=web-db")
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        (names.len() == 2 && !names.contains(&"web-2".to_string())).then_some(())
+    });
+    assert!(
+        server
+            .kubectl(&["get", "pvc", "data-web-2"])
+            .status
+            .success()
+    );
+    server.kubectl_ok(&["scale", "sts/web", "--replicas=3"]);
+    server.kubectl_ok(&["rollout", "status", "sts/web", "--timeout=60s"]);
+    eventually(30, || {
+        let logs = server.kubectl(&["logs", "web-2"]);
+        String::from_utf8_lossy(&logs.stdout)
+            .contains("/data/starts has 2 lines")
+            .then_some(())
+    });
+
+    // A template change rolls from the highest ordinal down.
+    server.kubectl_ok(&["set", "env", "sts/web", "EXTRA=1"]);
+    server.kubectl_ok(&["rollout", "status", "sts/web", "--timeout=90s"]);
+    let sts = json(&server, &["get", "sts", "web"]);
+    assert_eq!(sts["status"]["updatedReplicas"], 3);
+    assert_eq!(
+        sts["status"]["currentRevision"],
+        sts["status"]["updateRevision"]
+    );
+}

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, Reason};
@@ -13,18 +13,48 @@ use super::protobuf;
 /// The largest request body accepted (Kubernetes' default is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// Reads the whole body, answering 413 past [`MAX_BODY`].
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
-            Reason::RequestEntityTooLarge,
-            format!("the request body is larger than the limit of {MAX_BODY} bytes"),
-        )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body failed: {e}"
-        ))),
+/// How much of an oversized body is read and thrown away so that the client, still sending,
+/// gets the 413 instead of a broken pipe.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+/// How long an oversized body is drained at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the whole body, answering 413 past [`MAX_BODY`]. The rest of an oversized body is
+/// drained (up to [`DRAIN_LIMIT`] bytes or [`DRAIN_TIME`]) before answering.
+pub async fn read_body(mut body: Body) -> Result<bytes::Bytes, ApiError> {
+    let mut collected = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(collected.freeze()),
+            Some(Err(e)) => {
+                return Err(ApiError::bad_request(format!(
+                    "reading the request body failed: {e}"
+                )));
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    collected.extend_from_slice(&data);
+                }
+                if collected.len() > MAX_BODY {
+                    break;
+                }
+            }
+        }
     }
+    let mut drained = collected.len();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while drained < DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
+    Err(ApiError::new(
+        Reason::RequestEntityTooLarge,
+        format!("the request body is larger than the limit of {MAX_BODY} bytes"),
+    ))
 }
 
 /// The media type of a request, without parameters, lower-cased.

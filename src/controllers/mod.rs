@@ -15,11 +15,13 @@ pub mod pods;
 pub mod queue;
 pub mod replicaset;
 pub mod runner;
+pub mod statefulset;
+pub mod volumes;
 
 use crate::api::objects::Objects;
 
-/// Starts every controller.
-pub async fn spawn_all(objects: Objects) {
+/// Starts every controller; local persistent volumes live under `data_dir`.
+pub async fn spawn_all(objects: Objects, data_dir: std::path::PathBuf) {
     garbage_collector::spawn(objects.clone());
     namespace::spawn(objects.clone());
     tokio::spawn(async move {
@@ -28,6 +30,8 @@ pub async fn spawn_all(objects: Objects) {
         replicaset::register(&objects, &mut informers);
         deployment::register(&objects, &mut informers);
         daemonset::register(&objects, &mut informers);
+        statefulset::register(&objects, &mut informers);
+        volumes::register(&objects, &mut informers, data_dir);
         informers.start().await;
     });
 }

@@ -356,6 +356,56 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// The directory of the PersistentVolume bound to claim `claim` (hostPath or local).
+async fn claimed_path(
+    objects: &Objects,
+    namespace: &str,
+    claim: &str,
+    volume: &str,
+) -> Result<PathBuf, ConfigError> {
+    let pvcs = by_plural("", "v1", "persistentvolumeclaims").expect("served");
+    let pvs = by_plural("", "v1", "persistentvolumes").expect("served");
+    let pvc = match objects.get(pvcs, namespace, claim).await {
+        Ok(stored) => stored.object,
+        Err(e) if e.reason == Reason::NotFound => {
+            return Err(ConfigError::NotFound {
+                kind: "persistentvolumeclaim",
+                name: claim.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(ConfigError::Api {
+                what: format!("persistentvolumeclaim {namespace}/{claim}"),
+                message: e.message,
+            });
+        }
+    };
+    let bound = pvc["spec"]["volumeName"].as_str().filter(|v| !v.is_empty());
+    let Some(pv_name) = bound.filter(|_| pvc["status"]["phase"] == "Bound") else {
+        return Err(volume_error(
+            volume,
+            format!("persistentvolumeclaim \"{claim}\" is not bound yet"),
+        ));
+    };
+    let pv = objects
+        .get(pvs, "", pv_name)
+        .await
+        .map_err(|e| volume_error(volume, e.message))?
+        .object;
+    let path = pv["spec"]["hostPath"]["path"]
+        .as_str()
+        .or_else(|| pv["spec"]["local"]["path"].as_str())
+        .ok_or_else(|| {
+            volume_error(
+                volume,
+                format!("persistentvolume \"{pv_name}\" is neither hostPath nor local"),
+            )
+        })?;
+    let path = PathBuf::from(path);
+    std::fs::create_dir_all(&path).map_err(|e| volume_error(volume, e))?;
+    Ok(path)
+}
+
 fn volume_error(volume: &str, e: impl std::fmt::Display) -> ConfigError {
     ConfigError::Volume {
         volume: volume.to_string(),
@@ -515,6 +565,12 @@ pub async fn prepare_volumes(
             Volume {
                 path: dir,
                 read_only: true,
+            }
+        } else if let Some(claim) = v.get("persistentVolumeClaim") {
+            let claim_name = claim["claimName"].as_str().unwrap_or_default();
+            Volume {
+                path: claimed_path(objects, namespace, claim_name, &name).await?,
+                read_only: claim["readOnly"].as_bool().unwrap_or(false),
             }
         } else {
             return Err(ConfigError::Unsupported {

@@ -165,7 +165,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let objects = Objects::new(store.clone(), openapi);
     bootstrap(&objects).await?;
     let _compactor = compact::spawn(store.clone(), config.compaction_interval);
-    controllers::spawn_all(objects.clone()).await;
+    controllers::spawn_all(objects.clone(), config.data_dir.clone()).await;
     crate::scheduler::spawn(objects.clone());
     let node = match config.node.clone() {
         Some(node) => Some(crate::node::NodeAgent::start(objects.clone(), node).await?),

@@ -4,7 +4,10 @@
 //! * prints the environment variables whose names start with `HELLO_`, and `PWD`;
 //! * `HELLO_WRITE=<path>`: writes a line to `<path>` (exit code 10 if that fails);
 //! * `HELLO_READ=<path>`: reads `<path>` and prints it (exit code 11 if that fails);
-//! * with neither set but `PWD` set (skiff sets it from the working directory), it changes
+//! * `HELLO_APPEND=<path>`: appends a line to `<path>` and prints how many lines it now has
+//!   (exit code 12 if that fails): a volume that outlives its pod shows a growing count;
+//! * `HELLO_SLEEP=<seconds>`: sleeps that long before exiting (a long-running replica);
+//! * with none of those set but `PWD` set (skiff sets it from the working directory), it changes
 //!   into `PWD` and tries to write `hello.txt` there, reporting the result without failing.
 
 use std::env;
@@ -29,6 +32,25 @@ fn main() -> ExitCode {
 
     let write_target = env::var("HELLO_WRITE").ok();
     let read_target = env::var("HELLO_READ").ok();
+    let append_target = env::var("HELLO_APPEND").ok();
+
+    if let Some(path) = &append_target {
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "appended by hello"))
+            .and_then(|()| fs::read_to_string(path));
+        match appended {
+            Ok(text) => {
+                let _ = writeln!(out, "{path} has {} lines", text.lines().count());
+            }
+            Err(e) => {
+                eprintln!("append {path} failed: {e}");
+                return ExitCode::from(12);
+            }
+        }
+    }
 
     if let Some(path) = &write_target {
         match fs::write(path, "written by hello\n") {
@@ -54,6 +76,7 @@ fn main() -> ExitCode {
     }
     if write_target.is_none()
         && read_target.is_none()
+        && append_target.is_none()
         && let Ok(pwd) = env::var("PWD")
     {
         let result = env::set_current_dir(&pwd).and_then(|()| fs::write("hello.txt", "hello\n"));
@@ -65,6 +88,13 @@ fn main() -> ExitCode {
                 let _ = writeln!(out, "no writable working directory ({e})");
             }
         }
+    }
+    let _ = out.flush();
+    if let Some(secs) = env::var("HELLO_SLEEP")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
     }
     ExitCode::SUCCESS
 }
