@@ -603,3 +603,99 @@ fn a_statefulset_keeps_names_order_and_volumes() {
         sts["status"]["updateRevision"]
     );
 }
+
+#[test]
+fn recreate_history_limits_parallel_sets_and_claim_retention() {
+    let server = start();
+    import_image(
+        &server,
+        &example_guests().join("sleeper.wasm"),
+        "sleeper:v2",
+    );
+    import_image(&server, &example_guests().join("hello.wasm"), "hello:v1");
+
+    // Recreate: the old pods are gone before any new one exists, as seen through a watch.
+    let manifest = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, labels: {app: batch}}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: batch}}
+  template:
+    metadata: {labels: {app: batch}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{name: main, image: "sleeper:v1", args: ["3600"]}]
+"#;
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success());
+    server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
+    let watch = Invariants::watch(&server, "app=batch", 2, 0);
+    server.kubectl_ok(&["set", "image", "deployment/batch", "main=sleeper:v2"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
+    watch.check();
+    // Two more revisions; revisionHistoryLimit 1 keeps one old ReplicaSet.
+    server.kubectl_ok(&["set", "image", "deployment/batch", "main=sleeper:v1"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
+    server.kubectl_ok(&["rollout", "restart", "deployment/batch"]);
+    server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
+    eventually(30, || {
+        let rss = json(&server, &["get", "rs", "-l", "app=batch"])["items"]
+            .as_array()
+            .map(Vec::len);
+        (rss == Some(2)).then_some(())
+    });
+
+    // A Parallel StatefulSet starts every ordinal at once; whenScaled: Delete removes the
+    // claims of ordinals scaled away.
+    let set = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: cache}
+spec:
+  serviceName: cache
+  replicas: 3
+  podManagementPolicy: Parallel
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: main
+        image: hello:v1
+        env: [{name: HELLO_APPEND, value: /data/starts}, {name: HELLO_SLEEP, value: "3600"}]
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 8Mi}}}
+"#;
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(set));
+    assert!(out.status.success());
+    server.kubectl_ok(&["rollout", "status", "sts/cache", "--timeout=60s"]);
+    server.kubectl_ok(&["scale", "sts/cache", "--replicas=1"]);
+    eventually(60, || {
+        let gone = !server
+            .kubectl(&["get", "pvc", "data-cache-2"])
+            .status
+            .success()
+            && !server
+                .kubectl(&["get", "pvc", "data-cache-1"])
+                .status
+                .success();
+        (gone && active_pods(&server, "app=cache").len() == 1).then_some(())
+    });
+    // whenDeleted: Delete: the last claim goes with the set.
+    server.kubectl_ok(&["delete", "sts", "cache"]);
+    eventually(60, || {
+        (!server
+            .kubectl(&["get", "pvc", "data-cache-0"])
+            .status
+            .success())
+        .then_some(())
+    });
+}
