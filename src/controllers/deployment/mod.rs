@@ -349,6 +349,32 @@ async fn new_replicaset(
         })
     {
         let mut current = existing.clone();
+        // minReadySeconds is not part of the template: keep the new ReplicaSet's in step.
+        let min_ready = d["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
+        if existing["spec"]["minReadySeconds"].as_i64().unwrap_or(0) != min_ready {
+            let rs_uid = uid(existing).to_string();
+            if let Some(updated) = ctx
+                .objects
+                .modify(
+                    ctx.rs_resource,
+                    ns,
+                    name_of(existing),
+                    None,
+                    MANAGER,
+                    |rs| {
+                        if uid(rs) != rs_uid {
+                            return false;
+                        }
+                        rs["spec"]["minReadySeconds"] = json!(min_ready);
+                        true
+                    },
+                )
+                .await?
+            {
+                ctx.replicasets.observe(updated.clone());
+                current = updated;
+            }
+        }
         if revision(existing) < next {
             let previous = revision(existing);
             let rs_uid = uid(existing).to_string();
