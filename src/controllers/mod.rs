@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod events;
 pub mod garbage_collector;
 pub mod informer;
+pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod pods;
@@ -31,6 +32,7 @@ pub async fn spawn_all(objects: Objects, data_dir: std::path::PathBuf) {
         deployment::register(&objects, &mut informers);
         daemonset::register(&objects, &mut informers);
         statefulset::register(&objects, &mut informers);
+        job::register(&objects, &mut informers);
         volumes::register(&objects, &mut informers, data_dir);
         informers.start().await;
     });
