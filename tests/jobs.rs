@@ -231,3 +231,56 @@ spec:
         (!server.kubectl(&["get", "job", "later"]).status.success()).then_some(())
     });
 }
+
+#[test]
+fn a_server_killed_mid_job_loses_no_completion_and_runs_no_index_twice() {
+    let server = start();
+    apply(
+        &server,
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: steady}
+spec:
+  completions: 40
+  parallelism: 4
+  completionMode: Indexed
+  backoffLimit: 100
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "sleeper:v1", args: ["0.2"]}]
+"#,
+    );
+    eventually(60, || {
+        let job = json(&server, &["get", "job", "steady"]);
+        (job["status"]["succeeded"].as_i64().unwrap_or(0) >= 8).then_some(())
+    });
+    let mut server = server;
+    server.kill();
+    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/steady",
+        "--timeout=120s",
+    ]);
+    let job = json(&server, &["get", "job", "steady"]);
+    assert_eq!(job["status"]["completedIndexes"], "0-39", "{job}");
+    assert_eq!(job["status"]["succeeded"], 40);
+    let mut per_index = std::collections::HashMap::<String, usize>::new();
+    for pod in job_pods(&server, "steady") {
+        if pod["status"]["phase"] == "Succeeded" {
+            let index = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            *per_index.entry(index).or_default() += 1;
+        }
+    }
+    assert_eq!(per_index.len(), 40);
+    assert!(
+        per_index.values().all(|n| *n == 1),
+        "an index succeeded twice: {per_index:?}"
+    );
+}

@@ -45,8 +45,9 @@ struct Ctx {
     recorder: Recorder,
     job_resource: &'static Resource,
     pod_resource: &'static Resource,
-    /// When each Job (by uid) last counted a failure, for the retry delay.
-    last_failure: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Per Job (by uid): failures since its last success and when the last one was counted,
+    /// for the retry delay (as Kubernetes' backoff record; it resets on success).
+    last_failure: Mutex<HashMap<String, (i64, tokio::time::Instant)>>,
 }
 
 /// Registers the controller and starts its workers.
@@ -151,7 +152,7 @@ pub fn format_indexes(set: &BTreeSet<i64>) -> String {
     parts.join(",")
 }
 
-/// The retry delay after `failures` failures: 10 s doubling, at most 6 min.
+/// The retry delay after `failures` consecutive failures: 10 s doubling, at most 6 min.
 pub fn failure_backoff(failures: i64) -> Duration {
     if failures <= 0 {
         return Duration::ZERO;
@@ -166,6 +167,16 @@ fn index_of(pod: &Value) -> Option<i64> {
     pod["metadata"]["annotations"][INDEX_KEY]
         .as_str()
         .and_then(|i| i.parse().ok())
+}
+
+/// Whether the pod failed only because its guest died with a previous server process.
+fn lost_with_the_server(pod: &Value) -> bool {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["state"]["terminated"]["reason"] == "ContainerStatusUnknown")
+        })
 }
 
 fn has_finalizer(pod: &Value) -> bool {
@@ -362,11 +373,26 @@ async fn count_finished(
         status["completedIndexes"] = json!(format_indexes(&completed));
     }
     status["uncountedTerminatedPods"] = json!({});
-    if !failed.is_empty() {
-        ctx.last_failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid(&job).to_string(), tokio::time::Instant::now());
+    {
+        let mut record = ctx.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        let id = uid(&job).to_string();
+        if new_successes > 0 {
+            record.remove(&id);
+        }
+        // Pods whose guests died with a previous server process count as failed, but they
+        // did not fail on their own, so they do not delay the retries.
+        let own_failures = failed
+            .iter()
+            .filter(|id| {
+                pods.iter()
+                    .find(|p| uid(p) == id.as_str())
+                    .is_none_or(|p| !lost_with_the_server(p))
+            })
+            .count() as i64;
+        if own_failures > 0 {
+            let before = record.get(&id).map_or(0, |(n, _)| *n);
+            record.insert(id, (before + own_failures, tokio::time::Instant::now()));
+        }
     }
     write_status(ctx, &job, &status).await
 }
@@ -535,8 +561,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             .unwrap_or_else(|p| p.into_inner())
             .get(uid(&job))
             .copied();
-        last.map(|at| {
-            (at + failure_backoff(failed)).saturating_duration_since(tokio::time::Instant::now())
+        last.map(|(failures, at)| {
+            (at + failure_backoff(failures)).saturating_duration_since(tokio::time::Instant::now())
         })
         .filter(|d| !d.is_zero())
     };
