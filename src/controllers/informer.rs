@@ -395,15 +395,16 @@ impl Informers {
         let Some(cache) = self.caches.get(&event.key.resource) else {
             return;
         };
-        let fresh = match event.kind {
-            EventType::Deleted => {
-                cache.forget(&event.key.namespace, &event.key.name, event.revision)
-            }
-            _ => cache.observe(event.object.clone()),
-        };
-        // A write-through already recorded it; handlers still hear of it, since their
+        // Handlers hear of every event, even one a write-through already recorded: their
         // queues may want the follow-up (for example an owner's status).
-        let _ = fresh;
+        match event.kind {
+            EventType::Deleted => {
+                cache.forget(&event.key.namespace, &event.key.name, event.revision);
+            }
+            _ => {
+                cache.observe(event.object.clone());
+            }
+        }
         self.dispatch(
             &event.key.resource,
             event.kind,

@@ -689,7 +689,7 @@ async fn rolling_step(
         .iter()
         .find(|rs| without_hash(&rs["spec"]["template"]) == without_hash(&d["spec"]["template"]));
     // A scale of the Deployment mid-rollout is spread over the ReplicaSets.
-    if is_scaling_event(d, owned, replicas) && existing_new.is_some() {
+    if is_scaling_event(owned, replicas) && existing_new.is_some() {
         scale_proportionally(
             ctx,
             d,
@@ -797,8 +797,7 @@ async fn recreate_step(
 }
 
 /// Whether `replicas` differs from what the active ReplicaSets were last sized for.
-fn is_scaling_event(d: &Value, owned: &[Arc<Value>], replicas: i64) -> bool {
-    let _ = d;
+fn is_scaling_event(owned: &[Arc<Value>], replicas: i64) -> bool {
     owned
         .iter()
         .filter(|rs| spec_replicas(rs) > 0)
