@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 
 use super::deployment::arith;
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, controller_uid, is_deleting, uid};
+use super::informer::{Cache, Informers, is_deleting, uid};
 use super::pods::{availability, is_active, is_ready};
 use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
-use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of};
-use crate::api::resources::{Resource, by_plural};
+use super::writes;
+use crate::api::error::ApiError;
+use crate::api::objects::{Objects, WriteOptions, name_of};
+use crate::api::resources::by_plural;
 use crate::api::selector::LabelSelector;
 use crate::scheduler::{selects_node, untolerated_taint};
 use crate::store::ObjectKey;
@@ -34,8 +35,6 @@ struct Ctx {
     pods: Arc<Cache>,
     nodes: Arc<Cache>,
     recorder: Recorder,
-    ds_resource: &'static Resource,
-    pod_resource: &'static Resource,
 }
 
 /// Registers the controller's caches and handlers and starts its workers.
@@ -43,33 +42,11 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
     let ds_resource = by_plural("apps", "v1", "daemonsets").expect("daemonsets are served");
     let pod_resource = by_plural("", "v1", "pods").expect("pods are served");
     let node_resource = by_plural("", "v1", "nodes").expect("nodes are served");
-    let daemonsets = informers.cache(ds_resource);
+    let queue = Queue::default();
+    let daemonsets = informers.queue_changes(ds_resource, &queue);
+    informers.queue_owners(pod_resource, "DaemonSet", ds_resource, &queue);
     let pods = informers.cache(pod_resource);
     let nodes = informers.cache(node_resource);
-    let queue = Queue::default();
-    let key = move |object: &Value| {
-        ObjectKey::new(
-            &ds_resource.store_key(),
-            object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            name_of(object),
-        )
-    };
-    {
-        let queue = queue.clone();
-        informers.on(ds_resource, move |change| queue.add(key(change.object)));
-    }
-    {
-        let queue = queue.clone();
-        let daemonsets = daemonsets.clone();
-        informers.on(pod_resource, move |change| {
-            for pod in [Some(change.object), change.previous].into_iter().flatten() {
-                if let Some(owner) = controller_ref(pod).filter(|r| r["kind"] == "DaemonSet") {
-                    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-                    queue.add(daemonsets.key(ns, owner["name"].as_str().unwrap_or_default()));
-                }
-            }
-        });
-    }
     {
         // Node changes (added, relabelled, tainted, removed) concern every DaemonSet.
         let queue = queue.clone();
@@ -80,8 +57,8 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
                     || before["spec"] != change.object["spec"]
             }) || change.kind != crate::store::EventType::Modified;
             if relevant {
-                for ds in daemonsets.list(None) {
-                    queue.add(key(&ds));
+                for ds in daemonsets.keys() {
+                    queue.add(ds);
                 }
             }
         });
@@ -92,8 +69,6 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         daemonsets: daemonsets.clone(),
         pods,
         nodes,
-        ds_resource,
-        pod_resource,
     });
     runner::run(
         MANAGER,
@@ -104,7 +79,7 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || daemonsets.list(None).iter().map(|d| key(d)).collect(),
+        move || daemonsets.keys(),
     );
 }
 
@@ -208,23 +183,19 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     let template = daemon_template(&ds, &revision);
     let ds_uid = uid(&ds).to_string();
 
-    // Pods by node (adopting matching orphans).
+    // Active pods by node (adopting matching orphans, releasing ones that stopped matching).
     let mut by_node: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
-    let mut candidates = ctx.pods.select(ns, &selector);
-    candidates.extend(ctx.pods.controlled_by(&ds_uid));
-    let mut seen = std::collections::HashSet::new();
-    for pod in candidates {
-        if !seen.insert(uid(&pod).to_string()) || !is_active(&pod) {
-            continue;
-        }
-        let ours = match controller_uid(&pod) {
-            Some(owner) => owner == ds_uid,
-            None if selector.matches(&pod) && !is_deleting(&ds) => {
-                adopt(ctx, &ds, &pod).await.is_some()
-            }
-            None => false,
-        };
-        if ours && let Some(node) = node_of(&pod) {
+    let owned = writes::claim(
+        &ctx.objects,
+        &ctx.pods,
+        &ds,
+        "DaemonSet",
+        &selector,
+        MANAGER,
+    )
+    .await;
+    for pod in owned.into_iter().filter(|p| is_active(p)) {
+        if let Some(node) = node_of(&pod) {
             by_node.entry(node).or_default().push(pod);
         }
     }
@@ -313,7 +284,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             match ctx
                 .objects
                 .create(
-                    ctx.pod_resource,
+                    ctx.pods.resource(),
                     ns,
                     pod,
                     &WriteOptions::controller(MANAGER),
@@ -341,66 +312,19 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             }
         }
         for pod in to_delete {
-            let options = DeleteOptions {
-                uid: Some(uid(&pod).to_string()),
-                ..DeleteOptions::default()
-            };
-            match ctx
-                .objects
-                .delete(ctx.pod_resource, ns, name_of(&pod), &options)
-                .await
-            {
-                Ok(deleted) => {
-                    ctx.recorder.record(
-                        &ds,
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        &format!("Deleted pod: {}", name_of(&pod)),
-                    );
-                    if deleted.gone {
-                        let rev = deleted.object["metadata"]["resourceVersion"]
-                            .as_str()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(i64::MAX);
-                        ctx.pods.forget(ns, name_of(&pod), rev);
-                    } else {
-                        ctx.pods.observe(deleted.object);
-                    }
-                }
-                Err(e) if e.reason == Reason::NotFound => {}
-                Err(e) => return Err(e),
+            if writes::delete(&ctx.objects, &ctx.pods, &pod).await? {
+                ctx.recorder.record(
+                    &ds,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {}", name_of(&pod)),
+                );
             }
         }
     }
 
     update_status(ctx, &ds, &revision, desired, misscheduled).await?;
     Ok(Action::AwaitChange)
-}
-
-async fn adopt(ctx: &Ctx, ds: &Value, pod: &Value) -> Option<Arc<Value>> {
-    let reference = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name_of(ds),
-        "uid": uid(ds), "controller": true, "blockOwnerDeletion": true});
-    let pod_uid = uid(pod).to_string();
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let updated = ctx
-        .objects
-        .modify(ctx.pod_resource, ns, name_of(pod), None, MANAGER, |p| {
-            if uid(p) != pod_uid || controller_ref(p).is_some() {
-                return false;
-            }
-            let mut refs = p["metadata"]["ownerReferences"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            refs.push(reference.clone());
-            p["metadata"]["ownerReferences"] = json!(refs);
-            true
-        })
-        .await
-        .ok()
-        .flatten()?;
-    ctx.pods.observe(updated.clone());
-    Some(updated)
 }
 
 async fn update_status(
@@ -447,37 +371,8 @@ async fn update_status(
             status.as_object_mut().expect("object").remove(field);
         }
     }
-    if ds["status"] == status {
-        return Ok(());
-    }
-    let ds_uid = uid(ds).to_string();
-    let ns = ds["metadata"]["namespace"].as_str().unwrap_or_default();
-    match ctx
-        .objects
-        .modify(
-            ctx.ds_resource,
-            ns,
-            name_of(ds),
-            Some("status"),
-            MANAGER,
-            |d| {
-                if uid(d) != ds_uid || d["status"] == status {
-                    return false;
-                }
-                d["status"] = status.clone();
-                true
-            },
-        )
-        .await
-    {
-        Ok(Some(updated)) => {
-            ctx.daemonsets.observe(updated);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) if e.reason == Reason::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    writes::write_status(&ctx.objects, &ctx.daemonsets, ds, &status, MANAGER).await?;
+    Ok(())
 }
 
 #[cfg(test)]

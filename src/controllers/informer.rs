@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::runner::Queue;
 use crate::api::objects::Objects;
 use crate::api::resources::Resource;
 use crate::api::selector::{LabelSelector, Requirement};
@@ -42,6 +43,34 @@ pub fn controller_ref(object: &Value) -> Option<&Value> {
         .and_then(Value::as_array)?
         .iter()
         .find(|r| r["controller"] == true)
+}
+
+/// The object's namespace (`""` for cluster-scoped objects).
+pub fn namespace(object: &Value) -> &str {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The key of `object`, of `resource`.
+pub fn key_of(resource: &Resource, object: &Value) -> ObjectKey {
+    ObjectKey::new(
+        &resource.store_key(),
+        namespace(object),
+        crate::api::objects::name_of(object),
+    )
+}
+
+/// The key of the object's controlling owner when it is a `kind` of `resource` (owners live
+/// in their dependent's namespace).
+pub fn owner_key(object: &Value, kind: &str, resource: &Resource) -> Option<ObjectKey> {
+    let owner = controller_ref(object).filter(|r| r["kind"] == kind)?;
+    Some(ObjectKey::new(
+        &resource.store_key(),
+        namespace(object),
+        owner["name"].as_str().unwrap_or_default(),
+    ))
 }
 
 /// Whether the object has a `deletionTimestamp`.
@@ -158,6 +187,11 @@ impl Cache {
         ObjectKey::new(&self.resource.store_key(), namespace, name)
     }
 
+    /// The keys of every object, for a controller's periodic resync.
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        self.read().objects.keys().cloned().collect()
+    }
+
     /// One object.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.read().objects.get(&self.key(namespace, name)).cloned()
@@ -227,6 +261,17 @@ impl Cache {
             .filter_map(|k| entries.objects.get(k))
             .filter(|o| selector.matches(o))
             .cloned()
+            .collect()
+    }
+
+    /// Objects in `object`'s namespace whose (non-empty) `spec.selector` matches it.
+    pub fn selecting(&self, object: &Value) -> Vec<Arc<Value>> {
+        self.list(Some(namespace(object)))
+            .into_iter()
+            .filter(|owner| {
+                LabelSelector::from_json(&owner["spec"]["selector"])
+                    .is_ok_and(|s| !s.is_empty() && s.matches(object))
+            })
             .collect()
     }
 
@@ -332,6 +377,54 @@ impl Informers {
             .entry(resource.store_key())
             .or_insert_with(|| Arc::new(Cache::new(resource)))
             .clone()
+    }
+
+    /// Queues the key of every object of `resource` that changes: a controller's own kind.
+    /// Returns its cache.
+    pub fn queue_changes(&mut self, resource: &'static Resource, queue: &Queue) -> Arc<Cache> {
+        let queue = queue.clone();
+        self.on(resource, move |change| {
+            queue.add(key_of(resource, change.object))
+        });
+        self.cache(resource)
+    }
+
+    /// Queues the owner (a `kind` of `owners`) of every object of `resource` that changes,
+    /// before and after the change (an owner that lets go hears of it too).
+    pub fn queue_owners(
+        &mut self,
+        resource: &'static Resource,
+        kind: &'static str,
+        owners: &'static Resource,
+        queue: &Queue,
+    ) {
+        let queue = queue.clone();
+        self.on(resource, move |change| {
+            for object in [Some(change.object), change.previous].into_iter().flatten() {
+                if let Some(key) = owner_key(object, kind, owners) {
+                    queue.add(key);
+                }
+            }
+        });
+    }
+
+    /// Queues, for every orphan (no controller) of `resource` that changes, each object of
+    /// `owners` whose selector matches it: any of them may adopt it.
+    pub fn queue_adopters(
+        &mut self,
+        resource: &'static Resource,
+        owners: &'static Resource,
+        queue: &Queue,
+    ) {
+        let queue = queue.clone();
+        let cache = self.cache(owners);
+        self.on(resource, move |change| {
+            if controller_ref(change.object).is_none() {
+                for owner in cache.selecting(change.object) {
+                    queue.add(key_of(owners, &owner));
+                }
+            }
+        });
     }
 
     /// Calls `handler` for every change to `resource`, after its cache has been updated.

@@ -23,9 +23,10 @@ use super::informer::{Cache, Informers, controller_ref, is_deleting, uid};
 use super::pods::{is_ready, is_terminal};
 use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
+use super::writes;
 use crate::api::error::{ApiError, Reason};
 use crate::api::objects::{DeleteOptions, Objects, Propagation, WriteOptions, name_of, timestamp};
-use crate::api::resources::{Resource, by_plural};
+use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "job-controller";
@@ -43,8 +44,6 @@ struct Ctx {
     jobs: Arc<Cache>,
     pods: Arc<Cache>,
     recorder: Recorder,
-    job_resource: &'static Resource,
-    pod_resource: &'static Resource,
     /// Per Job (by uid): failures since its last success and when the last one was counted,
     /// for the retry delay (as Kubernetes' backoff record; it resets on success).
     last_failure: Mutex<HashMap<String, (i64, tokio::time::Instant)>>,
@@ -54,41 +53,15 @@ struct Ctx {
 pub fn register(objects: &Objects, informers: &mut Informers) {
     let job_resource = by_plural("batch", "v1", "jobs").expect("jobs are served");
     let pod_resource = by_plural("", "v1", "pods").expect("pods are served");
-    let jobs = informers.cache(job_resource);
-    let pods = informers.cache(pod_resource);
     let queue = Queue::default();
-    let key = move |ns: &str, name: &str| ObjectKey::new(&job_resource.store_key(), ns, name);
-    {
-        let queue = queue.clone();
-        informers.on(job_resource, move |change| {
-            queue.add(key(
-                change.object["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default(),
-                name_of(change.object),
-            ))
-        });
-    }
-    {
-        let queue = queue.clone();
-        informers.on(pod_resource, move |change| {
-            if let Some(owner) = controller_ref(change.object).filter(|r| r["kind"] == "Job") {
-                queue.add(key(
-                    change.object["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or_default(),
-                    owner["name"].as_str().unwrap_or_default(),
-                ));
-            }
-        });
-    }
+    let jobs = informers.queue_changes(job_resource, &queue);
+    informers.queue_owners(pod_resource, "Job", job_resource, &queue);
+    let pods = informers.cache(pod_resource);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(objects.clone(), MANAGER, None),
         objects: objects.clone(),
         jobs: jobs.clone(),
         pods,
-        job_resource,
-        pod_resource,
         last_failure: Mutex::new(HashMap::new()),
     });
     runner::run(
@@ -100,17 +73,7 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || {
-            jobs.list(None)
-                .iter()
-                .map(|j| {
-                    key(
-                        j["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        name_of(j),
-                    )
-                })
-                .collect()
-        },
+        move || jobs.keys(),
     );
 }
 
@@ -216,32 +179,7 @@ fn set_condition(status: &mut Value, kind: &str, state: &str, reason: &str, mess
 }
 
 async fn write_status(ctx: &Ctx, job: &Value, status: &Value) -> Result<Arc<Value>, ApiError> {
-    let job_uid = uid(job).to_string();
-    let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
-    match ctx
-        .objects
-        .modify(
-            ctx.job_resource,
-            ns,
-            name_of(job),
-            Some("status"),
-            MANAGER,
-            |j| {
-                if uid(j) != job_uid || j["status"] == *status {
-                    return false;
-                }
-                j["status"] = status.clone();
-                true
-            },
-        )
-        .await?
-    {
-        Some(updated) => {
-            ctx.jobs.observe(updated.clone());
-            Ok(updated)
-        }
-        None => Ok(Arc::new(job.clone())),
-    }
+    writes::write_status(&ctx.objects, &ctx.jobs, job, status, MANAGER).await
 }
 
 async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
@@ -249,7 +187,7 @@ async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
     let pod_uid = uid(pod).to_string();
     match ctx
         .objects
-        .modify(ctx.pod_resource, ns, name_of(pod), None, MANAGER, |p| {
+        .modify(ctx.pods.resource(), ns, name_of(pod), None, MANAGER, |p| {
             if uid(p) != pod_uid || !has_finalizer(p) {
                 return false;
             }
@@ -277,22 +215,7 @@ async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
 
 async fn delete_pods(ctx: &Ctx, pods: &[Arc<Value>]) -> Result<(), ApiError> {
     for pod in pods {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-        let options = DeleteOptions {
-            uid: Some(uid(pod).to_string()),
-            ..DeleteOptions::default()
-        };
-        match ctx
-            .objects
-            .delete(ctx.pod_resource, ns, name_of(pod), &options)
-            .await
-        {
-            Ok(deleted) => {
-                ctx.pods.observe(deleted.object);
-            }
-            Err(e) if e.reason == Reason::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        writes::delete(&ctx.objects, &ctx.pods, pod).await?;
     }
     Ok(())
 }
@@ -597,7 +520,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     let options = WriteOptions::controller(MANAGER);
     let creates = created.iter().map(|index| {
         let pod = job_pod(&job, *index);
-        ctx.objects.create(ctx.pod_resource, ns, pod, &options)
+        ctx.objects.create(ctx.pods.resource(), ns, pod, &options)
     });
     let mut new_active = active.len();
     for result in futures::future::join_all(creates).await {
@@ -704,7 +627,7 @@ async fn ttl(ctx: &Ctx, job: &Value) -> Result<Action, ApiError> {
     let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
     match ctx
         .objects
-        .delete(ctx.job_resource, ns, name_of(job), &options)
+        .delete(ctx.jobs.resource(), ns, name_of(job), &options)
         .await
     {
         Ok(_) => Ok(Action::AwaitChange),

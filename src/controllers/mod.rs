@@ -18,6 +18,7 @@ pub mod replicaset;
 pub mod runner;
 pub mod statefulset;
 pub mod volumes;
+pub mod writes;
 
 use crate::api::objects::Objects;
 

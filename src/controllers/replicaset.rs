@@ -11,12 +11,13 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, controller_uid, is_deleting, uid};
+use super::informer::{Cache, Informers, is_deleting, uid};
 use super::pods::{availability, deletion_rank, is_active, is_ready};
 use super::runner::{self, Action, Queue};
-use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of, timestamp};
-use crate::api::resources::{Resource, by_plural};
+use super::writes;
+use crate::api::error::ApiError;
+use crate::api::objects::{Objects, WriteOptions, name_of, timestamp};
+use crate::api::resources::by_plural;
 use crate::api::selector::LabelSelector;
 use crate::store::ObjectKey;
 
@@ -32,51 +33,23 @@ struct Ctx {
     replicasets: Arc<Cache>,
     pods: Arc<Cache>,
     recorder: Recorder,
-    rs_resource: &'static Resource,
-    pod_resource: &'static Resource,
 }
 
 /// Registers the controller's caches and handlers with `informers` and starts its workers.
 pub fn register(objects: &Objects, informers: &mut Informers) {
     let rs_resource = by_plural("apps", "v1", "replicasets").expect("replicasets are served");
     let pod_resource = by_plural("", "v1", "pods").expect("pods are served");
-    let replicasets = informers.cache(rs_resource);
-    let pods = informers.cache(pod_resource);
     let queue = Queue::default();
-
-    {
-        let queue = queue.clone();
-        informers.on(rs_resource, move |change| {
-            queue.add(key_of(rs_resource, change.object));
-        });
-    }
-    {
-        let queue = queue.clone();
-        let replicasets = replicasets.clone();
-        informers.on(pod_resource, move |change| {
-            for owner in [Some(change.object), change.previous]
-                .into_iter()
-                .flatten()
-                .filter_map(|pod| owning_replicaset(pod, &replicasets))
-            {
-                queue.add(owner);
-            }
-            // An orphan may be adopted by any ReplicaSet whose selector matches it.
-            if controller_ref(change.object).is_none() {
-                for rs in matching_replicasets(&replicasets, change.object) {
-                    queue.add(key_of(rs_resource, &rs));
-                }
-            }
-        });
-    }
+    let replicasets = informers.queue_changes(rs_resource, &queue);
+    informers.queue_owners(pod_resource, "ReplicaSet", rs_resource, &queue);
+    informers.queue_adopters(pod_resource, rs_resource, &queue);
+    let pods = informers.cache(pod_resource);
 
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(objects.clone(), MANAGER, None),
         objects: objects.clone(),
         replicasets: replicasets.clone(),
         pods,
-        rs_resource,
-        pod_resource,
     });
     runner::run(
         MANAGER,
@@ -87,53 +60,8 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || {
-            replicasets
-                .list(None)
-                .iter()
-                .map(|rs| key_of(rs_resource, rs))
-                .collect()
-        },
+        move || replicasets.keys(),
     );
-}
-
-fn key_of(resource: &Resource, object: &Value) -> ObjectKey {
-    ObjectKey::new(
-        &resource.store_key(),
-        object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-        name_of(object),
-    )
-}
-
-/// The ReplicaSet controlling `pod`, if it is one.
-fn owning_replicaset(pod: &Value, replicasets: &Cache) -> Option<ObjectKey> {
-    let owner = controller_ref(pod)?;
-    if owner["kind"] != "ReplicaSet" {
-        return None;
-    }
-    let namespace = pod
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    Some(replicasets.key(namespace, owner["name"].as_str().unwrap_or_default()))
-}
-
-fn matching_replicasets(replicasets: &Cache, pod: &Value) -> Vec<Arc<Value>> {
-    let namespace = pod
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    replicasets
-        .list(Some(namespace))
-        .into_iter()
-        .filter(|rs| {
-            LabelSelector::from_json(&rs["spec"]["selector"])
-                .is_ok_and(|s| !s.is_empty() && s.matches(pod))
-        })
-        .collect()
 }
 
 /// The pod a ReplicaSet creates from its template.
@@ -141,14 +69,7 @@ pub fn pod_from_template(owner: &Value, owner_kind: &str, template: &Value) -> V
     let mut metadata = json!({
         "generateName": format!("{}-", name_of(owner)),
         "namespace": owner["metadata"]["namespace"],
-        "ownerReferences": [{
-            "apiVersion": owner["apiVersion"],
-            "kind": owner_kind,
-            "name": name_of(owner),
-            "uid": uid(owner),
-            "controller": true,
-            "blockOwnerDeletion": true,
-        }],
+        "ownerReferences": [writes::controller_reference(owner, owner_kind)],
     });
     for field in ["labels", "annotations"] {
         if let Some(value) = template.pointer(&format!("/metadata/{field}"))
@@ -205,95 +126,6 @@ pub fn count(
     (counts, next)
 }
 
-/// Claims pods for `rs`: adopts matching orphans, releases owned pods that no longer match.
-/// Returns the pods it controls afterwards.
-async fn claim(ctx: &Ctx, rs: &Value, selector: &LabelSelector) -> Vec<Arc<Value>> {
-    let namespace = rs["metadata"]["namespace"].as_str().unwrap_or_default();
-    let rs_uid = uid(rs);
-    let mut candidates = ctx.pods.select(namespace, selector);
-    for pod in ctx.pods.controlled_by(rs_uid) {
-        if !candidates.iter().any(|c| uid(c) == uid(&pod)) {
-            candidates.push(pod);
-        }
-    }
-    let mut owned = Vec::new();
-    for pod in candidates {
-        let matches = !selector.is_empty() && selector.matches(&pod);
-        match controller_uid(&pod) {
-            Some(owner) if owner == rs_uid => {
-                if matches {
-                    owned.push(pod);
-                } else if !is_deleting(&pod) {
-                    set_controller(ctx, &pod, None).await;
-                }
-            }
-            Some(_) => {}
-            None if matches && !is_deleting(&pod) && !is_deleting(rs) => {
-                let reference = json!({
-                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name_of(rs),
-                    "uid": rs_uid, "controller": true, "blockOwnerDeletion": true,
-                });
-                if let Some(adopted) = set_controller(ctx, &pod, Some(reference)).await {
-                    owned.push(adopted);
-                }
-            }
-            None => {}
-        }
-    }
-    owned
-}
-
-/// Adds (`Some`) or removes (`None`) the pod's controller reference. The pod's uid is a
-/// precondition, so a pod recreated under the same name is left alone.
-async fn set_controller(ctx: &Ctx, pod: &Value, reference: Option<Value>) -> Option<Arc<Value>> {
-    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let pod_uid = uid(pod).to_string();
-    let result = ctx
-        .objects
-        .modify(
-            ctx.pod_resource,
-            namespace,
-            name_of(pod),
-            None,
-            MANAGER,
-            |current| {
-                if uid(current) != pod_uid {
-                    return false;
-                }
-                let refs = current["metadata"]["ownerReferences"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let has_controller = refs.iter().any(|r| r["controller"] == true);
-                let mut refs: Vec<Value> = match &reference {
-                    Some(_) if has_controller => return false,
-                    Some(_) => refs,
-                    None => refs
-                        .into_iter()
-                        .filter(|r| r["controller"] != true)
-                        .collect(),
-                };
-                if let Some(r) = &reference {
-                    refs.push(r.clone());
-                }
-                current["metadata"]["ownerReferences"] = json!(refs);
-                true
-            },
-        )
-        .await;
-    match result {
-        Ok(Some(updated)) => {
-            ctx.pods.observe(updated.clone());
-            Some(updated)
-        }
-        Ok(None) => None,
-        Err(error) => {
-            tracing::debug!(%error, pod = name_of(pod), "could not change the pod's controller");
-            None
-        }
-    }
-}
-
 /// Creates `n` pods in slow-start batches (1, 2, 4, ...), stopping at the first failure.
 async fn create_pods(ctx: &Ctx, rs: &Value, n: usize) -> Result<(), ApiError> {
     let namespace = rs["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -306,7 +138,7 @@ async fn create_pods(ctx: &Ctx, rs: &Value, n: usize) -> Result<(), ApiError> {
         let creates = (0..size).map(|_| {
             let pod = pod_from_template(rs, "ReplicaSet", template);
             ctx.objects
-                .create(ctx.pod_resource, namespace, pod, &options)
+                .create(ctx.pods.resource(), namespace, pod, &options)
         });
         let results = futures::future::join_all(creates).await;
         let mut failure = None;
@@ -344,50 +176,25 @@ async fn create_pods(ctx: &Ctx, rs: &Value, n: usize) -> Result<(), ApiError> {
 /// Deletes the `n` least valuable of `active`.
 async fn delete_pods(ctx: &Ctx, rs: &Value, mut active: Vec<Arc<Value>>, n: usize) {
     active.sort_by_cached_key(|p| deletion_rank(p));
-    let deletes = active.into_iter().take(n).map(|pod| async move {
-        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-        let options = DeleteOptions {
-            uid: Some(uid(&pod).to_string()),
-            ..DeleteOptions::default()
-        };
-        let result = ctx
-            .objects
-            .delete(ctx.pod_resource, namespace, name_of(&pod), &options)
-            .await;
-        (pod, result)
-    });
-    for (pod, result) in futures::future::join_all(deletes).await {
+    let deletes = active
+        .into_iter()
+        .take(n)
+        .map(|pod| async move { (writes::delete(&ctx.objects, &ctx.pods, &pod).await, pod) });
+    for (result, pod) in futures::future::join_all(deletes).await {
         match result {
-            Ok(deleted) => {
-                ctx.recorder.record(
-                    rs,
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {}", name_of(&pod)),
-                );
-                if deleted.gone {
-                    let revision = deleted.object["metadata"]["resourceVersion"]
-                        .as_str()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(i64::MAX);
-                    ctx.pods.forget(
-                        pod["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        name_of(&pod),
-                        revision,
-                    );
-                } else {
-                    ctx.pods.observe(deleted.object);
-                }
-            }
-            Err(e) if e.reason == Reason::NotFound => {}
-            Err(error) => {
-                ctx.recorder.record(
-                    rs,
-                    EventType::Warning,
-                    "FailedDelete",
-                    &format!("Error deleting: {}", error.message),
-                );
-            }
+            Ok(true) => ctx.recorder.record(
+                rs,
+                EventType::Normal,
+                "SuccessfulDelete",
+                &format!("Deleted pod: {}", name_of(&pod)),
+            ),
+            Ok(false) => {}
+            Err(error) => ctx.recorder.record(
+                rs,
+                EventType::Warning,
+                "FailedDelete",
+                &format!("Error deleting: {}", error.message),
+            ),
         }
     }
 }
@@ -400,7 +207,15 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         return Ok(Action::AwaitChange);
     };
     let replicas = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
-    let owned = claim(ctx, &rs, &selector).await;
+    let owned = writes::claim(
+        &ctx.objects,
+        &ctx.pods,
+        &rs,
+        "ReplicaSet",
+        &selector,
+        MANAGER,
+    )
+    .await;
     let active: Vec<Arc<Value>> = owned.into_iter().filter(|p| is_active(p)).collect();
 
     let mut create_error = None;
@@ -477,37 +292,8 @@ async fn update_status(
     create_error: Option<&ApiError>,
 ) -> Result<(), ApiError> {
     let status = desired_status(rs, counts, create_error);
-    if rs["status"] == status {
-        return Ok(());
-    }
-    let rs_uid = uid(rs).to_string();
-    let namespace = rs["metadata"]["namespace"].as_str().unwrap_or_default();
-    match ctx
-        .objects
-        .modify(
-            ctx.rs_resource,
-            namespace,
-            name_of(rs),
-            Some("status"),
-            MANAGER,
-            |current| {
-                if uid(current) != rs_uid || current["status"] == status {
-                    return false;
-                }
-                current["status"] = status.clone();
-                true
-            },
-        )
-        .await
-    {
-        Ok(Some(updated)) => {
-            ctx.replicasets.observe(updated);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) if e.reason == Reason::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    writes::write_status(&ctx.objects, &ctx.replicasets, rs, &status, MANAGER).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,13 +13,14 @@ use serde_json::{Value, json};
 
 use super::deployment::arith;
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, is_deleting, uid};
+use super::informer::{Cache, Informers, is_deleting, uid};
 use super::pods::{is_ready, is_terminal};
 use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
+use super::writes;
 use crate::api::error::{ApiError, Reason};
 use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of};
-use crate::api::resources::{Resource, by_plural};
+use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "statefulset-controller";
@@ -34,9 +35,6 @@ struct Ctx {
     pods: Arc<Cache>,
     claims: Arc<Cache>,
     recorder: Recorder,
-    sts_resource: &'static Resource,
-    pod_resource: &'static Resource,
-    pvc_resource: &'static Resource,
 }
 
 /// Registers the controller's caches and handlers and starts its workers.
@@ -44,44 +42,17 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
     let sts_resource = by_plural("apps", "v1", "statefulsets").expect("statefulsets are served");
     let pod_resource = by_plural("", "v1", "pods").expect("pods are served");
     let pvc_resource = by_plural("", "v1", "persistentvolumeclaims").expect("pvcs are served");
-    let sets = informers.cache(sts_resource);
+    let queue = Queue::default();
+    let sets = informers.queue_changes(sts_resource, &queue);
+    informers.queue_owners(pod_resource, "StatefulSet", sts_resource, &queue);
     let pods = informers.cache(pod_resource);
     let claims = informers.cache(pvc_resource);
-    let queue = Queue::default();
-    let key = move |ns: &str, name: &str| ObjectKey::new(&sts_resource.store_key(), ns, name);
-    {
-        let queue = queue.clone();
-        informers.on(sts_resource, move |change| {
-            queue.add(key(
-                change.object["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default(),
-                name_of(change.object),
-            ))
-        });
-    }
-    {
-        let queue = queue.clone();
-        informers.on(pod_resource, move |change| {
-            for pod in [Some(change.object), change.previous].into_iter().flatten() {
-                if let Some(owner) = controller_ref(pod).filter(|r| r["kind"] == "StatefulSet") {
-                    queue.add(key(
-                        pod["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        owner["name"].as_str().unwrap_or_default(),
-                    ));
-                }
-            }
-        });
-    }
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(objects.clone(), MANAGER, None),
         objects: objects.clone(),
         sets: sets.clone(),
         pods,
         claims,
-        sts_resource,
-        pod_resource,
-        pvc_resource,
     });
     runner::run(
         MANAGER,
@@ -92,17 +63,7 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || {
-            sets.list(None)
-                .iter()
-                .map(|s| {
-                    key(
-                        s["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        name_of(s),
-                    )
-                })
-                .collect()
-        },
+        move || sets.keys(),
     );
 }
 
@@ -189,14 +150,13 @@ async fn ensure_claims(ctx: &Ctx, set: &Value, ordinal: usize) -> Result<(), Api
                 "labels": set["spec"]["selector"]["matchLabels"].clone()},
             "spec": template["spec"].clone()});
         if retention(set, "whenDeleted") {
-            pvc["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
-                "kind": "StatefulSet", "name": name, "uid": uid(set),
-                "controller": true, "blockOwnerDeletion": true}]);
+            pvc["metadata"]["ownerReferences"] =
+                json!([writes::controller_reference(set, "StatefulSet")]);
         }
         match ctx
             .objects
             .create(
-                ctx.pvc_resource,
+                ctx.claims.resource(),
                 ns,
                 pvc,
                 &WriteOptions::controller(MANAGER),
@@ -231,47 +191,25 @@ async fn delete_claims(ctx: &Ctx, set: &Value, ordinal: usize) {
         let claim = claim_name(name_of(template), name_of(set), ordinal);
         let _ = ctx
             .objects
-            .delete(ctx.pvc_resource, ns, &claim, &DeleteOptions::default())
+            .delete(ctx.claims.resource(), ns, &claim, &DeleteOptions::default())
             .await;
     }
 }
 
 async fn delete_pod(ctx: &Ctx, set: &Value, pod: &Value) -> Result<(), ApiError> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let options = DeleteOptions {
-        uid: Some(uid(pod).to_string()),
-        ..DeleteOptions::default()
-    };
-    match ctx
-        .objects
-        .delete(ctx.pod_resource, ns, name_of(pod), &options)
-        .await
-    {
-        Ok(deleted) => {
-            ctx.recorder.record(
-                set,
-                EventType::Normal,
-                "SuccessfulDelete",
-                &format!(
-                    "delete Pod {} in StatefulSet {} successful",
-                    name_of(pod),
-                    name_of(set)
-                ),
-            );
-            if deleted.gone {
-                let rev = deleted.object["metadata"]["resourceVersion"]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(i64::MAX);
-                ctx.pods.forget(ns, name_of(pod), rev);
-            } else {
-                ctx.pods.observe(deleted.object);
-            }
-            Ok(())
-        }
-        Err(e) if e.reason == Reason::NotFound => Ok(()),
-        Err(e) => Err(e),
+    if writes::delete(&ctx.objects, &ctx.pods, pod).await? {
+        ctx.recorder.record(
+            set,
+            EventType::Normal,
+            "SuccessfulDelete",
+            &format!(
+                "delete Pod {} in StatefulSet {} successful",
+                name_of(pod),
+                name_of(set)
+            ),
+        );
     }
+    Ok(())
 }
 
 fn running_and_ready(pod: &Value) -> bool {
@@ -313,7 +251,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
                     match ctx
                         .objects
                         .create(
-                            ctx.pod_resource,
+                            ctx.pods.resource(),
                             ns,
                             pod,
                             &WriteOptions::controller(MANAGER),
@@ -427,7 +365,6 @@ async fn update_status(ctx: &Ctx, set: &Value, revision: &str) -> Result<(), Api
         .iter()
         .filter(|p| p["metadata"]["labels"][REVISION_LABEL] == current_revision.as_str())
         .count();
-    let set_name = name_of(set);
     let status = json!({
         "observedGeneration": set["metadata"]["generation"].as_i64().unwrap_or(1),
         "replicas": pods.len(),
@@ -439,37 +376,8 @@ async fn update_status(ctx: &Ctx, set: &Value, revision: &str) -> Result<(), Api
         "updateRevision": revision,
         "collisionCount": 0,
     });
-    if set["status"] == status {
-        return Ok(());
-    }
-    let set_uid = uid(set).to_string();
-    let ns = set["metadata"]["namespace"].as_str().unwrap_or_default();
-    match ctx
-        .objects
-        .modify(
-            ctx.sts_resource,
-            ns,
-            set_name,
-            Some("status"),
-            MANAGER,
-            |s| {
-                if uid(s) != set_uid || s["status"] == status {
-                    return false;
-                }
-                s["status"] = status.clone();
-                true
-            },
-        )
-        .await
-    {
-        Ok(Some(updated)) => {
-            ctx.sets.observe(updated);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) if e.reason == Reason::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    writes::write_status(&ctx.objects, &ctx.sets, set, &status, MANAGER).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,35 +39,22 @@ fn volume_name(claim: &Value) -> String {
 pub fn register(objects: &Objects, informers: &mut Informers, data_dir: PathBuf) {
     let pvc_resource = by_plural("", "v1", "persistentvolumeclaims").expect("pvcs are served");
     let pv_resource = by_plural("", "v1", "persistentvolumes").expect("pvs are served");
-    let claims = informers.cache(pvc_resource);
-    let volumes = informers.cache(pv_resource);
     let queue = Queue::default();
-    let pvc_key = move |ns: &str, name: &str| ObjectKey::new(&pvc_resource.store_key(), ns, name);
-    {
-        let queue = queue.clone();
-        informers.on(pvc_resource, move |change| {
-            queue.add(pvc_key(
-                change.object["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default(),
-                name_of(change.object),
-            ))
-        });
-    }
+    let claims = informers.queue_changes(pvc_resource, &queue);
     {
         // A volume whose claim is gone is looked at through its claim's key.
         let queue = queue.clone();
         informers.on(pv_resource, move |change| {
             let claim = &change.object["spec"]["claimRef"];
             if let (Some(ns), Some(name)) = (claim["namespace"].as_str(), claim["name"].as_str()) {
-                queue.add(pvc_key(ns, name));
+                queue.add(ObjectKey::new(&pvc_resource.store_key(), ns, name));
             }
         });
     }
     let ctx = Arc::new(Ctx {
         objects: objects.clone(),
         claims: claims.clone(),
-        volumes,
+        volumes: informers.cache(pv_resource),
         pvc_resource,
         pv_resource,
         root: data_dir.join("volumes"),
@@ -81,18 +68,7 @@ pub fn register(objects: &Objects, informers: &mut Informers, data_dir: PathBuf)
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || {
-            claims
-                .list(None)
-                .iter()
-                .map(|c| {
-                    pvc_key(
-                        c["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        name_of(c),
-                    )
-                })
-                .collect()
-        },
+        move || claims.keys(),
     );
 }
 

@@ -15,11 +15,12 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, controller_uid, is_deleting, uid};
+use super::informer::{Cache, Informers, controller_uid, is_deleting, owner_key, uid};
 use super::pods::{availability, is_active};
 use super::runner::{self, Action, Queue};
+use super::writes;
 use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of};
+use crate::api::objects::{Objects, WriteOptions, name_of};
 use crate::api::resources::{Resource, by_plural};
 use crate::api::selector::LabelSelector;
 use crate::store::ObjectKey;
@@ -59,64 +60,23 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
     let d_resource = by_plural("apps", "v1", "deployments").expect("deployments are served");
     let rs_resource = by_plural("apps", "v1", "replicasets").expect("replicasets are served");
     let pod_resource = by_plural("", "v1", "pods").expect("pods are served");
-    let deployments = informers.cache(d_resource);
+    let queue = Queue::default();
+    let deployments = informers.queue_changes(d_resource, &queue);
+    informers.queue_owners(rs_resource, "Deployment", d_resource, &queue);
+    informers.queue_adopters(rs_resource, d_resource, &queue);
     let replicasets = informers.cache(rs_resource);
     let pods = informers.cache(pod_resource);
-    let queue = Queue::default();
-    let key = move |object: &Value| {
-        ObjectKey::new(
-            &d_resource.store_key(),
-            object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            name_of(object),
-        )
-    };
-
-    {
-        let queue = queue.clone();
-        informers.on(d_resource, move |change| queue.add(key(change.object)));
-    }
-    {
-        let queue = queue.clone();
-        let deployments = deployments.clone();
-        informers.on(rs_resource, move |change| {
-            for rs in [Some(change.object), change.previous].into_iter().flatten() {
-                if let Some(owner) = controller_ref(rs).filter(|r| r["kind"] == "Deployment") {
-                    let ns = rs["metadata"]["namespace"].as_str().unwrap_or_default();
-                    queue.add(deployments.key(ns, owner["name"].as_str().unwrap_or_default()));
-                }
-            }
-            if controller_ref(change.object).is_none() {
-                let ns = change.object["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default();
-                for d in deployments.list(Some(ns)) {
-                    if LabelSelector::from_json(&d["spec"]["selector"])
-                        .is_ok_and(|s| !s.is_empty() && s.matches(change.object))
-                    {
-                        queue.add(key(&d));
-                    }
-                }
-            }
-        });
-    }
     {
         // Rollouts count actual pods (surge, availability) and Recreate waits for old pods to
         // be gone, so any change to a Deployment's pod wakes the Deployment.
         let queue = queue.clone();
         let replicasets = replicasets.clone();
-        let deployments = deployments.clone();
         informers.on(pod_resource, move |change| {
-            let ns = change.object["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default();
-            let Some(rs_ref) = controller_ref(change.object) else {
-                return;
-            };
-            let Some(rs) = replicasets.get(ns, rs_ref["name"].as_str().unwrap_or_default()) else {
-                return;
-            };
-            if let Some(owner) = controller_ref(&rs).filter(|r| r["kind"] == "Deployment") {
-                queue.add(deployments.key(ns, owner["name"].as_str().unwrap_or_default()));
+            let owner = owner_key(change.object, "ReplicaSet", rs_resource)
+                .and_then(|rs| replicasets.get(&rs.namespace, &rs.name))
+                .and_then(|rs| owner_key(&rs, "Deployment", d_resource));
+            if let Some(owner) = owner {
+                queue.add(owner);
             }
         });
     }
@@ -139,7 +99,7 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
             async move { reconcile(&ctx, &key).await }
         },
         RESYNC,
-        move || deployments.list(None).iter().map(|d| key(d)).collect(),
+        move || deployments.keys(),
     );
 }
 
@@ -173,77 +133,6 @@ fn without_hash(template: &Value) -> Value {
         }
     }
     t
-}
-
-/// Claims ReplicaSets for `d`: adopts matching orphans, releases ones that stopped matching.
-async fn claim(ctx: &Ctx, d: &Value, selector: &LabelSelector) -> Vec<Arc<Value>> {
-    let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
-    let d_uid = uid(d);
-    let mut candidates = ctx.replicasets.select(ns, selector);
-    for rs in ctx.replicasets.controlled_by(d_uid) {
-        if !candidates.iter().any(|c| uid(c) == uid(&rs)) {
-            candidates.push(rs);
-        }
-    }
-    let mut owned = Vec::new();
-    for rs in candidates {
-        let matches = selector.matches(&rs);
-        match controller_uid(&rs) {
-            Some(owner) if owner == d_uid => {
-                if matches {
-                    owned.push(rs);
-                } else if !is_deleting(&rs) {
-                    set_owner(ctx, &rs, None).await;
-                }
-            }
-            Some(_) => {}
-            None if matches && !is_deleting(&rs) && !is_deleting(d) => {
-                let reference = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "name": name_of(d), "uid": d_uid, "controller": true,
-                    "blockOwnerDeletion": true});
-                if let Some(adopted) = set_owner(ctx, &rs, Some(reference)).await {
-                    owned.push(adopted);
-                }
-            }
-            None => {}
-        }
-    }
-    owned
-}
-
-async fn set_owner(ctx: &Ctx, rs: &Value, reference: Option<Value>) -> Option<Arc<Value>> {
-    let ns = rs["metadata"]["namespace"].as_str().unwrap_or_default();
-    let rs_uid = uid(rs).to_string();
-    let result = ctx
-        .objects
-        .modify(ctx.rs_resource, ns, name_of(rs), None, MANAGER, |current| {
-            if uid(current) != rs_uid {
-                return false;
-            }
-            let refs = current["metadata"]["ownerReferences"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let mut refs: Vec<Value> = match &reference {
-                Some(_) if refs.iter().any(|r| r["controller"] == true) => return false,
-                Some(_) => refs,
-                None => refs
-                    .into_iter()
-                    .filter(|r| r["controller"] != true)
-                    .collect(),
-            };
-            refs.extend(reference.clone());
-            current["metadata"]["ownerReferences"] = json!(refs);
-            true
-        })
-        .await;
-    match result {
-        Ok(Some(updated)) => {
-            ctx.replicasets.observe(updated.clone());
-            Some(updated)
-        }
-        _ => None,
-    }
 }
 
 /// The annotations a Deployment's ReplicaSet carries: the Deployment's own (change-cause
@@ -433,9 +322,7 @@ async fn new_replicaset(
             "metadata": {
                 "name": name, "namespace": ns, "labels": labels,
                 "annotations": rs_annotations(d, next, replicas, surge),
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                    "name": name_of(d), "uid": uid(d), "controller": true,
-                    "blockOwnerDeletion": true}],
+                "ownerReferences": [writes::controller_reference(d, "Deployment")],
             },
             "spec": {"replicas": initial, "minReadySeconds": d["spec"]["minReadySeconds"].as_i64().unwrap_or(0),
                 "selector": selector, "template": rs_template},
@@ -570,7 +457,15 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     if selector.is_empty() {
         return Ok(Action::AwaitChange);
     }
-    let owned = claim(ctx, &d, &selector).await;
+    let owned = writes::claim(
+        &ctx.objects,
+        &ctx.replicasets,
+        &d,
+        "Deployment",
+        &selector,
+        MANAGER,
+    )
+    .await;
     let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
     let recreate = d["spec"]["strategy"]["type"] == "Recreate";
     let rolling = &d["spec"]["strategy"]["rollingUpdate"];
@@ -863,25 +758,8 @@ async fn cleanup(ctx: &Ctx, d: &Value, old: &[Arc<Value>]) {
     empty.sort_by_key(|rs| revision(rs));
     let excess = empty.len() - limit;
     for rs in empty.into_iter().take(excess) {
-        let ns = rs["metadata"]["namespace"].as_str().unwrap_or_default();
-        let options = DeleteOptions {
-            uid: Some(uid(rs).to_string()),
-            ..DeleteOptions::default()
-        };
-        match ctx
-            .objects
-            .delete(ctx.rs_resource, ns, name_of(rs), &options)
-            .await
-        {
-            Ok(deleted) if deleted.gone => {
-                let rev = deleted.object["metadata"]["resourceVersion"]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(i64::MAX);
-                ctx.replicasets.forget(ns, name_of(rs), rev);
-            }
-            Ok(_) => {}
-            Err(error) => tracing::debug!(%error, rs = name_of(rs), "history cleanup failed"),
+        if let Err(error) = writes::delete(&ctx.objects, &ctx.replicasets, rs).await {
+            tracing::debug!(%error, rs = name_of(rs), "history cleanup failed");
         }
     }
 }
