@@ -21,31 +21,13 @@ fn start() -> Server {
     server
 }
 
-fn apply(server: &Server, yaml: &str) {
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(server: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&server.kubectl_ok(&all)).unwrap()
-}
-
 fn job_pods(server: &Server, job: &str) -> Vec<Value> {
-    json(
-        server,
-        &[
-            "get",
-            "pods",
-            "-l",
-            &format!("batch.kubernetes.io/job-name={job}"),
-        ],
-    )["items"]
+    server.kubectl_json(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("batch.kubernetes.io/job-name={job}"),
+    ])["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -54,8 +36,7 @@ fn job_pods(server: &Server, job: &str) -> Vec<Value> {
 #[test]
 fn jobs_complete_in_parallel_indexed_and_count_every_pod_once() {
     let server = start();
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: batch/v1
 kind: Job
@@ -91,7 +72,7 @@ spec:
         "job/fan",
         "--timeout=60s",
     ]);
-    let batch = json(&server, &["get", "job", "batch"]);
+    let batch = server.kubectl_json(&["get", "job", "batch"]);
     assert_eq!(batch["status"]["succeeded"], 5, "{batch}");
     assert_eq!(batch["status"]["failed"], 0);
     assert!(batch["status"]["completionTime"].is_string());
@@ -111,7 +92,7 @@ spec:
     let logs = server.kubectl_ok(&["logs", "job/batch"]);
     assert!(logs.contains("hello from a skiff wasm guest"), "{logs}");
 
-    let fan = json(&server, &["get", "job", "fan"]);
+    let fan = server.kubectl_json(&["get", "job", "fan"]);
     assert_eq!(fan["status"]["completedIndexes"], "0-3", "{fan}");
     assert_eq!(fan["status"]["succeeded"], 4);
     let mut indexes: Vec<String> = job_pods(&server, "fan")
@@ -135,8 +116,7 @@ spec:
 #[test]
 fn jobs_fail_on_backoff_limit_and_deadline_suspend_resume_and_expire() {
     let server = start();
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: batch/v1
 kind: Job
@@ -177,7 +157,7 @@ spec:
         "job/broken",
         "--timeout=60s",
     ]);
-    let broken = json(&server, &["get", "job", "broken"]);
+    let broken = server.kubectl_json(&["get", "job", "broken"]);
     let reason = |job: &Value, kind: &str| {
         job["status"]["conditions"]
             .as_array()
@@ -198,7 +178,7 @@ spec:
         "job/slow",
         "--timeout=60s",
     ]);
-    let slow = json(&server, &["get", "job", "slow"]);
+    let slow = server.kubectl_json(&["get", "job", "slow"]);
     assert_eq!(reason(&slow, "Failed").as_deref(), Some("DeadlineExceeded"));
     eventually(30, || {
         job_pods(&server, "slow")
@@ -212,7 +192,7 @@ spec:
     // Suspended: no pods until resumed; then it completes and expires after its TTL.
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(job_pods(&server, "later").is_empty());
-    let later = json(&server, &["get", "job", "later"]);
+    let later = server.kubectl_json(&["get", "job", "later"]);
     assert_eq!(reason(&later, "Suspended").as_deref(), Some("JobSuspended"));
     server.kubectl_ok(&[
         "patch",
@@ -235,8 +215,7 @@ spec:
 #[test]
 fn a_server_killed_mid_job_loses_no_completion_and_runs_no_index_twice() {
     let server = start();
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: batch/v1
 kind: Job
@@ -253,7 +232,7 @@ spec:
 "#,
     );
     eventually(60, || {
-        let job = json(&server, &["get", "job", "steady"]);
+        let job = server.kubectl_json(&["get", "job", "steady"]);
         (job["status"]["succeeded"].as_i64().unwrap_or(0) >= 8).then_some(())
     });
     let mut server = server;
@@ -265,7 +244,7 @@ spec:
         "job/steady",
         "--timeout=120s",
     ]);
-    let job = json(&server, &["get", "job", "steady"]);
+    let job = server.kubectl_json(&["get", "job", "steady"]);
     assert_eq!(job["status"]["completedIndexes"], "0-39", "{job}");
     assert_eq!(job["status"]["succeeded"], 40);
     let mut per_index = std::collections::HashMap::<String, usize>::new();

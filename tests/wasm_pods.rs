@@ -60,23 +60,13 @@ fn wait_phase(server: &Server, name: &str, phase: &str) -> Value {
     })
 }
 
-fn apply(server: &Server, yaml: &str) {
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "apply failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_wasm_pod_runs_to_completion_and_its_logs_show() {
     let server = start();
     import(&server, "hello", "hello:v1");
     let node = server.kubectl_ok(&["get", "nodes", "-o", "name"]);
     assert_eq!(node.trim(), "node/test-node");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: ConfigMap
@@ -134,8 +124,7 @@ spec:
 fn memory_limits_end_in_oom_killed() {
     let server = start();
     import(&server, "memory-hog", "hog:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: Pod
@@ -159,8 +148,7 @@ spec:
 fn failing_containers_restart_with_backoff() {
     let server = start();
     import(&server, "exit-code", "exit:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: Pod
@@ -196,8 +184,7 @@ fn active_deadline_fails_the_pod_and_deletion_stops_it() {
     let server = start();
     import(&server, "spinner", "spin:v1");
     import(&server, "sleeper", "sleep:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: Pod
@@ -231,8 +218,7 @@ spec:
 fn a_restart_of_the_server_loses_nothing_and_reruns_nothing() {
     let server = start();
     import(&server, "hello", "hello:v1");
-    apply(
-        &server,
+    server.apply(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: once, image: \"hello:v1\"}\n",
     );
     let before = wait_phase(&server, "once", "Succeeded");
@@ -254,8 +240,7 @@ fn a_restart_of_the_server_loses_nothing_and_reruns_nothing() {
 #[test]
 fn unknown_images_report_a_pull_error() {
     let server = start();
-    apply(
-        &server,
+    server.apply(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: ghost}\nspec:\n  containers:\n  - {name: ghost, image: \"127.0.0.1:1/nothing:v1\"}\n",
     );
     let waiting = eventually(30, || {
@@ -277,8 +262,7 @@ fn logs_rotate_by_size_and_honour_limit_bytes_since_and_follow() {
         "2",
     ]);
     import(&server, "chatter", "chatter:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: Pod
@@ -401,8 +385,7 @@ fn a_thousand_hostile_pods_end_clearly_while_the_server_keeps_serving() {
 
     // While they run, the API answers and a well-behaved pod still completes.
     server.kubectl_ok(&["get", "--raw", "/readyz"]);
-    apply(
-        &server,
+    server.apply(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: bystander}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: main, image: \"hello:v1\"}\n",
     );
     wait_phase(&server, "bystander", "Succeeded");
@@ -487,8 +470,7 @@ fn a_thousand_hostile_pods_end_clearly_while_the_server_keeps_serving() {
 fn init_containers_volumes_mounts_and_working_dir_behave_as_in_kubernetes() {
     let server = start();
     import(&server, "hello", "hello:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: ConfigMap
@@ -589,8 +571,7 @@ fn cpu_limits_throttle_a_spinning_pod() {
     let _heavy = cpu_heavy();
     let server = start();
     import(&server, "spinner", "spin:v1");
-    apply(
-        &server,
+    server.apply(
         r#"
 apiVersion: v1
 kind: Pod

@@ -21,15 +21,9 @@ fn apply_file(server: &Server, path: &str) {
     server.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
 }
 
-fn json(server: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&server.kubectl_ok(&all)).unwrap()
-}
-
 /// Active (not terminating, not finished) pods with `selector`.
 fn active_pods(server: &Server, selector: &str) -> Vec<Value> {
-    json(server, &["get", "pods", "-l", selector])["items"]
+    server.kubectl_json(&["get", "pods", "-l", selector])["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -52,7 +46,7 @@ fn a_replicaset_keeps_its_replicas_adopts_releases_and_scales() {
     let server = start();
     apply_file(&server, "examples/workloads/replicaset.yaml");
     let rs = eventually(30, || {
-        let rs = json(&server, &["get", "rs", "web"]);
+        let rs = server.kubectl_json(&["get", "rs", "web"]);
         (rs["status"]["readyReplicas"] == 3).then_some(rs)
     });
     let rs_uid = rs["metadata"]["uid"].as_str().unwrap().to_string();
@@ -85,7 +79,7 @@ fn a_replicaset_keeps_its_replicas_adopts_releases_and_scales() {
     // kubectl scale, up and down (the least valuable pods go first).
     server.kubectl_ok(&["scale", "rs", "web", "--replicas=5"]);
     eventually(30, || {
-        let rs = json(&server, &["get", "rs", "web"]);
+        let rs = server.kubectl_json(&["get", "rs", "web"]);
         (rs["status"]["readyReplicas"] == 5 && active_pods(&server, "app=web").len() == 5)
             .then_some(())
     });
@@ -117,7 +111,7 @@ fn a_replicaset_keeps_its_replicas_adopts_releases_and_scales() {
         .to_string();
     server.kubectl_ok(&["label", "pod", &kept, "app=debug", "--overwrite"]);
     eventually(30, || {
-        let released = json(&server, &["get", "pod", &kept]);
+        let released = server.kubectl_json(&["get", "pod", &kept]);
         (owner_uid(&released).is_none() && active_pods(&server, "app=web").len() == 2).then_some(())
     });
 
@@ -259,14 +253,14 @@ impl Invariants {
 }
 
 fn replicasets(server: &Server) -> Vec<Value> {
-    json(server, &["get", "rs", "-l", "app=web"])["items"]
+    server.kubectl_json(&["get", "rs", "-l", "app=web"])["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
 }
 
 fn image_of(server: &Server) -> String {
-    json(server, &["get", "deployment", "web"])["spec"]["template"]["spec"]["containers"][0]
+    server.kubectl_json(&["get", "deployment", "web"])["spec"]["template"]["spec"]["containers"][0]
         ["image"]
         .as_str()
         .unwrap()
@@ -302,7 +296,7 @@ fn a_deployment_rolls_out_rolls_back_scales_pauses_and_restarts_with_kubectl() {
     let watch = Invariants::watch(&server, "app=web", 4, 3);
     server.kubectl_ok(&["set", "image", "deployment/web", "web=sleeper:v2"]);
     server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    let d = json(&server, &["get", "deployment", "web"]);
+    let d = server.kubectl_json(&["get", "deployment", "web"]);
     assert_eq!(
         d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
         "2"
@@ -343,7 +337,7 @@ fn a_deployment_rolls_out_rolls_back_scales_pauses_and_restarts_with_kubectl() {
     server.kubectl_ok(&["rollout", "pause", "deployment/web"]);
     server.kubectl_ok(&["set", "image", "deployment/web", "web=sleeper:v1"]);
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let d = json(&server, &["get", "deployment", "web"]);
+    let d = server.kubectl_json(&["get", "deployment", "web"]);
     let progressing = d["status"]["conditions"]
         .as_array()
         .unwrap()
@@ -420,18 +414,17 @@ spec:
       terminationGracePeriodSeconds: 0
       containers: [{name: main, image: "sleeper:v1", args: ["3600"]}]
 "#;
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
-    assert!(out.status.success());
+    server.apply(manifest);
     server.kubectl_ok(&["rollout", "status", "deployment/big", "--timeout=120s"]);
 
     let watch = Invariants::watch(&server, "app=big", 110, 100);
     server.kubectl_ok(&["set", "image", "deployment/big", "main=sleeper:v2"]);
     // Let the rollout get under way, then crash the server in the middle of it.
     eventually(30, || {
-        let d = json(&server, &["get", "deployment", "big"]);
+        let d = server.kubectl_json(&["get", "deployment", "big"]);
         (d["status"]["updatedReplicas"].as_i64().unwrap_or(0) >= 10).then_some(())
     });
-    let mid = json(&server, &["get", "deployment", "big"]);
+    let mid = server.kubectl_json(&["get", "deployment", "big"]);
     let mut server = server;
     server.kill();
     let events = watch.check();
@@ -449,8 +442,8 @@ spec:
 
     // Nothing orphaned: every ReplicaSet belongs to the Deployment, every pod to a ReplicaSet,
     // and the pods are exactly the new template's 100.
-    let d = json(&server, &["get", "deployment", "big"]);
-    let rss = json(&server, &["get", "rs", "-l", "app=big"])["items"]
+    let d = server.kubectl_json(&["get", "deployment", "big"]);
+    let rss = server.kubectl_json(&["get", "rs", "-l", "app=big"])["items"]
         .as_array()
         .cloned()
         .unwrap();
@@ -505,7 +498,7 @@ fn a_daemonset_runs_one_pod_per_node_follows_new_nodes_and_rolls() {
     });
     assert_eq!(owner_uid(&on_late), owner_uid(&pods[0]));
     let ds = eventually(30, || {
-        let ds = json(&server, &["get", "ds", "node-agent"]);
+        let ds = server.kubectl_json(&["get", "ds", "node-agent"]);
         (ds["status"]["desiredNumberScheduled"] == 2).then_some(ds)
     });
     assert_eq!(ds["status"]["currentNumberScheduled"], 2);
@@ -543,7 +536,7 @@ fn a_statefulset_keeps_names_order_and_volumes() {
             .to_string()
     };
     assert!(started("web-0") <= started("web-1") && started("web-1") <= started("web-2"));
-    let claims = json(&server, &["get", "pvc"]);
+    let claims = server.kubectl_json(&["get", "pvc"]);
     let bound: Vec<&str> = claims["items"]
         .as_array()
         .unwrap()
@@ -596,7 +589,7 @@ fn a_statefulset_keeps_names_order_and_volumes() {
     // A template change rolls from the highest ordinal down.
     server.kubectl_ok(&["set", "env", "sts/web", "EXTRA=1"]);
     server.kubectl_ok(&["rollout", "status", "sts/web", "--timeout=90s"]);
-    let sts = json(&server, &["get", "sts", "web"]);
+    let sts = server.kubectl_json(&["get", "sts", "web"]);
     assert_eq!(sts["status"]["updatedReplicas"], 3);
     assert_eq!(
         sts["status"]["currentRevision"],
@@ -630,8 +623,7 @@ spec:
       terminationGracePeriodSeconds: 0
       containers: [{name: main, image: "sleeper:v1", args: ["3600"]}]
 "#;
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
-    assert!(out.status.success());
+    server.apply(manifest);
     server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
     let watch = Invariants::watch(&server, "app=batch", 2, 0);
     server.kubectl_ok(&["set", "image", "deployment/batch", "main=sleeper:v2"]);
@@ -643,7 +635,7 @@ spec:
     server.kubectl_ok(&["rollout", "restart", "deployment/batch"]);
     server.kubectl_ok(&["rollout", "status", "deployment/batch", "--timeout=60s"]);
     eventually(30, || {
-        let rss = json(&server, &["get", "rs", "-l", "app=batch"])["items"]
+        let rss = server.kubectl_json(&["get", "rs", "-l", "app=batch"])["items"]
             .as_array()
             .map(Vec::len);
         (rss == Some(2)).then_some(())
@@ -674,8 +666,7 @@ spec:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 8Mi}}}
 "#;
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], Some(set));
-    assert!(out.status.success());
+    server.apply(set);
     server.kubectl_ok(&["rollout", "status", "sts/cache", "--timeout=60s"]);
     server.kubectl_ok(&["scale", "sts/cache", "--replicas=1"]);
     eventually(60, || {

@@ -135,6 +135,24 @@ impl Server {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Applies a YAML stream with `kubectl apply -f -`, panicking with kubectl's error.
+    pub fn apply(&self, yaml: &str) {
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs kubectl with `-o json` appended and parses the output.
+    pub fn kubectl_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let text = self.kubectl_ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
     /// An HTTPS client trusting the server's CA.
     pub fn http(&self) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(&self.ca_pem).expect("ca pem");

@@ -238,9 +238,12 @@ async fn new_replicaset(
         })
     {
         let mut current = existing.clone();
-        // minReadySeconds is not part of the template: keep the new ReplicaSet's in step.
+        // One write brings the found ReplicaSet in step: minReadySeconds (not part of the
+        // template) and a revision above the old ones (a rollback makes an old one new).
         let min_ready = d["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
-        if existing["spec"]["minReadySeconds"].as_i64().unwrap_or(0) != min_ready {
+        let previous = revision(existing);
+        if existing["spec"]["minReadySeconds"].as_i64().unwrap_or(0) != min_ready || previous < next
+        {
             let rs_uid = uid(existing).to_string();
             if let Some(updated) = ctx
                 .objects
@@ -255,41 +258,19 @@ async fn new_replicaset(
                             return false;
                         }
                         rs["spec"]["minReadySeconds"] = json!(min_ready);
-                        true
-                    },
-                )
-                .await?
-            {
-                ctx.replicasets.observe(updated.clone());
-                current = updated;
-            }
-        }
-        if revision(existing) < next {
-            let previous = revision(existing);
-            let rs_uid = uid(existing).to_string();
-            if let Some(updated) = ctx
-                .objects
-                .modify(
-                    ctx.rs_resource,
-                    ns,
-                    name_of(existing),
-                    None,
-                    MANAGER,
-                    |rs| {
-                        if uid(rs) != rs_uid {
-                            return false;
-                        }
-                        let annotations = &mut rs["metadata"]["annotations"];
-                        if !annotations.is_object() {
-                            *annotations = json!({});
-                        }
-                        annotations[REVISION] = json!(next.to_string());
-                        if previous > 0 {
-                            let history = annotations[REVISION_HISTORY]
-                                .as_str()
-                                .map(|h| format!("{h},{previous}"))
-                                .unwrap_or_else(|| previous.to_string());
-                            annotations[REVISION_HISTORY] = json!(history);
+                        if previous < next {
+                            let annotations = &mut rs["metadata"]["annotations"];
+                            if !annotations.is_object() {
+                                *annotations = json!({});
+                            }
+                            annotations[REVISION] = json!(next.to_string());
+                            if previous > 0 {
+                                let history = annotations[REVISION_HISTORY]
+                                    .as_str()
+                                    .map(|h| format!("{h},{previous}"))
+                                    .unwrap_or_else(|| previous.to_string());
+                                annotations[REVISION_HISTORY] = json!(history);
+                            }
                         }
                         true
                     },
