@@ -49,6 +49,49 @@ impl Resources {
             pods: self.pods + other.pods,
         }
     }
+
+    fn sub(self, other: Resources) -> Resources {
+        Resources {
+            cpu_milli: self.cpu_milli - other.cpu_milli,
+            memory: self.memory - other.memory,
+            pods: self.pods - other.pods,
+        }
+    }
+}
+
+/// Where pods are placed and what that uses per node, kept as running totals so a decision
+/// does not re-add every placed pod.
+#[derive(Default)]
+struct Placements {
+    by_pod: HashMap<ObjectKey, (String, Resources)>,
+    used: HashMap<String, Resources>,
+}
+
+impl Placements {
+    fn insert(&mut self, key: ObjectKey, node: String, requests: Resources) {
+        self.remove(&key);
+        let entry = self.used.entry(node.clone()).or_default();
+        *entry = entry.add(requests);
+        self.by_pod.insert(key, (node, requests));
+    }
+
+    fn remove(&mut self, key: &ObjectKey) -> bool {
+        let Some((node, requests)) = self.by_pod.remove(key) else {
+            return false;
+        };
+        if let Some(entry) = self.used.get_mut(&node) {
+            *entry = entry.sub(requests);
+        }
+        true
+    }
+
+    fn contains_key(&self, key: &ObjectKey) -> bool {
+        self.by_pod.contains_key(key)
+    }
+
+    fn clear(&mut self) {
+        *self = Placements::default();
+    }
 }
 
 fn quantity(value: Option<&Value>) -> i128 {
@@ -350,7 +393,7 @@ pub fn spawn(objects: Objects) {
             objects,
             recorder,
             nodes: BTreeMap::new(),
-            bound: HashMap::new(),
+            bound: Placements::default(),
             pending: HashMap::new(),
             queue: WorkQueue::default(),
             unschedulable: HashMap::new(),
@@ -367,7 +410,7 @@ struct Scheduler {
     nodes: BTreeMap<String, Arc<Value>>,
     /// Pod key → (node, requests) for pods bound and not terminal, and for pods whose bind
     /// is in flight (assumed bound, as Kubernetes' scheduler cache assumes them).
-    bound: HashMap<ObjectKey, (String, Resources)>,
+    bound: Placements,
     /// Pods waiting to be scheduled, as last seen.
     pending: HashMap<ObjectKey, Arc<Value>>,
     queue: WorkQueue<ObjectKey>,
@@ -379,15 +422,6 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn used(&self) -> HashMap<String, Resources> {
-        let mut used: HashMap<String, Resources> = HashMap::new();
-        for (node, requests) in self.bound.values() {
-            let entry = used.entry(node.clone()).or_default();
-            *entry = entry.add(*requests);
-        }
-        used
-    }
-
     async fn run(&mut self) {
         let mut events = self.objects.store().subscribe();
         self.resync().await;
@@ -470,7 +504,7 @@ impl Scheduler {
             .unwrap_or_default();
         if !node.is_empty() && !is_terminal(pod) {
             self.bound
-                .insert(key.clone(), (node.to_string(), pod_requests(pod)));
+                .insert(key.clone(), node.to_string(), pod_requests(pod));
         } else {
             self.bound.remove(key);
         }
@@ -502,7 +536,7 @@ impl Scheduler {
             ("pods", StoreEvent::Deleted) => {
                 self.unschedulable.remove(&event.key);
                 self.pending.remove(&event.key);
-                if self.bound.remove(&event.key).is_some() {
+                if self.bound.remove(&event.key) {
                     self.retry_unschedulable();
                 }
             }
@@ -525,18 +559,17 @@ impl Scheduler {
         if !wants_scheduling(&pod) || self.bound.contains_key(key) {
             return;
         }
-        let used = self.used();
         let chosen = choose(
             &pod,
             self.nodes.iter().map(|(n, v)| (n.as_str(), v.as_ref())),
-            &used,
+            &self.bound.used,
         );
         match chosen {
             Ok(node) => {
                 // Assume it bound now, so the next decision counts it; the bind itself runs
                 // concurrently with the next decisions and undoes this if it fails.
                 self.bound
-                    .insert(key.clone(), (node.clone(), pod_requests(&pod)));
+                    .insert(key.clone(), node.clone(), pod_requests(&pod));
                 self.unschedulable.remove(key);
                 let objects = self.objects.clone();
                 let recorder = self.recorder.clone();
@@ -598,6 +631,28 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placements_keep_running_totals_per_node() {
+        let mut p = Placements::default();
+        let r = |cpu| Resources {
+            cpu_milli: cpu,
+            memory: 0,
+            pods: 1,
+        };
+        let (a, b) = (
+            ObjectKey::new("pods", "ns", "a"),
+            ObjectKey::new("pods", "ns", "b"),
+        );
+        p.insert(a.clone(), "n1".into(), r(100));
+        p.insert(b.clone(), "n1".into(), r(200));
+        assert_eq!(p.used["n1"], r(300).add(Resources { pods: 1, ..r(0) }));
+        // Re-placing a pod replaces its share; removing it frees it.
+        p.insert(a.clone(), "n2".into(), r(100));
+        assert_eq!((p.used["n1"].cpu_milli, p.used["n2"].cpu_milli), (200, 100));
+        assert!(p.remove(&b) && !p.remove(&b));
+        assert_eq!(p.used["n1"].pods, 0);
+    }
 
     fn node(name: &str, cpu: &str, memory: &str) -> Value {
         json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "disk": "ssd"}},
