@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::informer::{Cache, Informers, uid};
 use super::runner::{self, Action, Queue};
+use super::writes;
 use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, WriteOptions, name_of};
+use crate::api::objects::{Objects, WriteOptions};
 use crate::api::resources::{Resource, by_plural};
 use crate::store::ObjectKey;
 
@@ -125,13 +126,9 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         {
             Ok(written) => {
                 ctx.volumes.observe(written.object.clone());
-                let _ = ctx
-                    .objects
-                    .modify(ctx.pv_resource, "", &name, Some("status"), MANAGER, |pv| {
-                        pv["status"] = json!({"phase": "Bound"});
-                        true
-                    })
-                    .await;
+                let bound = json!({"phase": "Bound"});
+                writes::write_status(&ctx.objects, &ctx.volumes, &written.object, &bound, MANAGER)
+                    .await?;
             }
             Err(e) if e.reason == Reason::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -159,34 +156,15 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     {
         ctx.claims.observe(updated);
     }
-    if let Some(updated) = ctx
-        .objects
-        .modify(
-            ctx.pvc_resource,
-            &key.namespace,
-            &key.name,
-            Some("status"),
-            MANAGER,
-            |c| {
-                if uid(c) != claim_uid {
-                    return false;
-                }
-                c["status"] = json!({"phase": "Bound", "accessModes": access,
-                "capacity": {"storage": storage}});
-                true
-            },
-        )
-        .await?
-    {
-        ctx.claims.observe(updated);
-    }
+    let claim = ctx.claims.get(&key.namespace, &key.name).unwrap_or(claim);
+    let bound = json!({"phase": "Bound", "accessModes": access, "capacity": {"storage": storage}});
+    writes::write_status(&ctx.objects, &ctx.claims, &claim, &bound, MANAGER).await?;
     Ok(Action::AwaitChange)
 }
 
 /// A volume's claim is gone: with reclaim policy Delete the volume and its directory go;
 /// otherwise it is marked Released and kept.
 async fn release(ctx: &Ctx, volume: &Value) -> Result<(), ApiError> {
-    let name = name_of(volume);
     if volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete" {
         if let Some(path) = volume["spec"]["hostPath"]["path"].as_str() {
             let path = PathBuf::from(path);
@@ -195,22 +173,10 @@ async fn release(ctx: &Ctx, volume: &Value) -> Result<(), ApiError> {
                 let _ = std::fs::remove_dir_all(&path);
             }
         }
-        match ctx
-            .objects
-            .delete(ctx.pv_resource, "", name, &DeleteOptions::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.reason == Reason::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    } else if volume["status"]["phase"] != "Released" {
-        ctx.objects
-            .modify(ctx.pv_resource, "", name, Some("status"), MANAGER, |pv| {
-                pv["status"] = json!({"phase": "Released"});
-                true
-            })
-            .await?;
+        writes::delete(&ctx.objects, &ctx.volumes, volume).await?;
+    } else {
+        let released = json!({"phase": "Released"});
+        writes::write_status(&ctx.objects, &ctx.volumes, volume, &released, MANAGER).await?;
     }
     Ok(())
 }
