@@ -263,3 +263,358 @@ spec:
         "an index succeeded twice: {per_index:?}"
     );
 }
+
+/// The reason of a Job's condition `kind`, if it has one.
+fn reason(job: &Value, kind: &str) -> Option<String> {
+    job["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+        .map(|c| c["reason"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn failure_and_success_policies_per_index_limits_restarts_and_manual_selectors() {
+    let server = start();
+    // Each index exits with its own number: index 0 succeeds, the others fail.
+    let indexed = |name: &str, completions: u32, extra: &str| {
+        format!(
+            r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+  completions: {completions}
+  parallelism: {completions}
+  completionMode: Indexed
+{extra}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: main, image: "exit:v1", args: ["$(JOB_COMPLETION_INDEX)"]}}]
+"#
+        )
+    };
+    let mut manifests = vec![
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: fatal}
+spec:
+  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: Ignore
+      onPodConditions: [{type: DisruptionTarget}]
+    - action: FailJob
+      onExitCodes: {containerName: main, operator: In, values: [42]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "exit:v1", args: ["42"]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: ignored}
+spec:
+  backoffLimit: 0
+  podFailurePolicy:
+    rules:
+    - action: Ignore
+      onExitCodes: {operator: In, values: [3]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "exit:v1", args: ["3"]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: restarts}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: main, image: "exit:v1", args: ["1"]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: manual}
+spec:
+  manualSelector: true
+  selector: {matchLabels: {app: manual-job}}
+  template:
+    metadata: {labels: {app: manual-job}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "hello:v1"}]
+"#
+        .to_string(),
+    ];
+    manifests.push(indexed(
+        "first-wins",
+        3,
+        "  successPolicy:\n    rules: [{succeededIndexes: \"0\"}]",
+    ));
+    manifests.push(indexed("per-index", 3, "  backoffLimitPerIndex: 0"));
+    manifests.push(indexed(
+        "max-failed",
+        3,
+        "  backoffLimitPerIndex: 0\n  maxFailedIndexes: 0",
+    ));
+    manifests.push(indexed(
+        "fail-index",
+        2,
+        "  backoffLimitPerIndex: 3\n  podFailurePolicy:\n    rules:\n    - action: FailIndex\n      onExitCodes: {operator: In, values: [1]}",
+    ));
+    server.apply(&manifests.join("\n---\n"));
+
+    let wait = |condition: &str, jobs: &[&str]| {
+        let mut args = vec!["wait".to_string(), format!("--for=condition={condition}")];
+        args.extend(jobs.iter().map(|j| format!("job/{j}")));
+        args.push("--timeout=90s".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.kubectl_ok(&args);
+    };
+    wait("complete", &["first-wins", "manual"]);
+    wait(
+        "failed",
+        &["fatal", "restarts", "per-index", "max-failed", "fail-index"],
+    );
+    let get = |name: &str| server.kubectl_json(&["get", "job", name]);
+
+    // FailJob at the first matching exit code, without using up the backoff limit.
+    let fatal = get("fatal");
+    assert_eq!(reason(&fatal, "Failed").as_deref(), Some("PodFailurePolicy"));
+    assert_eq!(
+        reason(&fatal, "FailureTarget").as_deref(),
+        Some("PodFailurePolicy")
+    );
+    assert_eq!(fatal["status"]["failed"], 1);
+    let message = fatal["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("failed with exit code 42 matching FailJob rule at index 1"),
+        "{message}"
+    );
+
+    // A success policy ends the Job when index 0 succeeds, whatever the others do.
+    let first = get("first-wins");
+    assert_eq!(reason(&first, "Complete").as_deref(), Some("SuccessPolicy"));
+    assert_eq!(
+        reason(&first, "SuccessCriteriaMet").as_deref(),
+        Some("SuccessPolicy")
+    );
+    assert_eq!(first["status"]["completedIndexes"], "0");
+    assert_eq!(first["status"]["active"], 0);
+
+    // Per-index limits: failed indexes are not retried.
+    let per_index = get("per-index");
+    assert_eq!(reason(&per_index, "Failed").as_deref(), Some("FailedIndexes"));
+    assert_eq!(per_index["status"]["failedIndexes"], "1-2");
+    assert_eq!(per_index["status"]["completedIndexes"], "0");
+    assert_eq!(per_index["status"]["failed"], 2);
+    assert_eq!(job_pods(&server, "per-index").len(), 3);
+    let max_failed = get("max-failed");
+    assert_eq!(
+        reason(&max_failed, "Failed").as_deref(),
+        Some("MaxFailedIndexesExceeded")
+    );
+    let fail_index = get("fail-index");
+    assert_eq!(
+        reason(&fail_index, "Failed").as_deref(),
+        Some("FailedIndexes")
+    );
+    assert_eq!(fail_index["status"]["failedIndexes"], "1");
+    assert_eq!(fail_index["status"]["failed"], 1);
+    assert!(job_pods(&server, "fail-index").iter().all(|p| {
+        p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "0"
+    }));
+
+    // OnFailure restarts in place; the restarts use up the backoff limit.
+    let restarts = get("restarts");
+    assert_eq!(
+        reason(&restarts, "Failed").as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    let creates = server.kubectl_json(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=restarts,reason=SuccessfulCreate",
+    ]);
+    assert_eq!(
+        creates["items"].as_array().unwrap().len(),
+        1,
+        "OnFailure restarts the same pod: {creates}"
+    );
+
+    // A manual selector is kept as written.
+    let manual = get("manual");
+    assert_eq!(
+        manual["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app": "manual-job"})
+    );
+    assert_eq!(manual["status"]["succeeded"], 1);
+
+    // Ignored failures are replaced without counting toward backoffLimit: 0.
+    eventually(60, || {
+        let failed_pods = job_pods(&server, "ignored")
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Failed")
+            .count();
+        (failed_pods >= 2).then_some(())
+    });
+    let ignored = get("ignored");
+    assert_eq!(ignored["status"]["failed"], 0, "{ignored}");
+    assert_eq!(reason(&ignored, "Failed"), None);
+}
+
+#[test]
+fn jobs_run_after_the_jobs_they_name_and_fail_with_them() {
+    let server = start();
+    // The dependent Job comes first: it waits, suspended, for Jobs that do not exist yet.
+    server.apply(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: report
+  annotations: {skiff.dev/after: "build, lint"}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "hello:v1"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: deploy
+  annotations: {skiff.dev/after: broken}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "hello:v1"}]
+"#,
+    );
+    eventually(30, || {
+        let report = server.kubectl_json(&["get", "job", "report"]);
+        (reason(&report, "Suspended").as_deref() == Some("AwaitingDependencies")).then_some(())
+    });
+    assert!(job_pods(&server, "report").is_empty());
+    let table = server.kubectl_ok(&["get", "job", "report"]);
+    assert!(table.contains("Suspended"), "{table}");
+    server.apply(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: build}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "sleeper:v1", args: ["0.5"]}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: lint}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "hello:v1"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: broken}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "exit:v1", args: ["1"]}]
+"#,
+    );
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/report",
+        "--timeout=60s",
+    ]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/deploy",
+        "--timeout=60s",
+    ]);
+    let time = |job: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(job["status"][field].as_str().unwrap()).unwrap()
+    };
+    let build = server.kubectl_json(&["get", "job", "build"]);
+    let report = server.kubectl_json(&["get", "job", "report"]);
+    assert!(
+        time(&report, "startTime") >= time(&build, "completionTime"),
+        "report started before build completed: {report} {build}"
+    );
+    let deploy = server.kubectl_json(&["get", "job", "deploy"]);
+    assert_eq!(reason(&deploy, "Failed").as_deref(), Some("DependencyFailed"));
+    assert!(job_pods(&server, "deploy").is_empty());
+}
+
+#[test]
+fn a_server_killed_mid_non_indexed_job_loses_no_completion() {
+    let server = start();
+    server.apply(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: plain}
+spec:
+  completions: 30
+  parallelism: 5
+  backoffLimit: 100
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "sleeper:v1", args: ["0.2"]}]
+"#,
+    );
+    eventually(60, || {
+        let job = server.kubectl_json(&["get", "job", "plain"]);
+        (job["status"]["succeeded"].as_i64().unwrap_or(0) >= 6).then_some(())
+    });
+    let mut server = server;
+    server.kill();
+    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/plain",
+        "--timeout=120s",
+    ]);
+    let job = server.kubectl_json(&["get", "job", "plain"]);
+    let succeeded_pods = job_pods(&server, "plain")
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Succeeded")
+        .count();
+    assert_eq!(job["status"]["succeeded"], 30, "{job}");
+    // Kubernetes allows a NonIndexed Job to run extra pods only when one that was running
+    // when the controller lost track succeeds too; every success is counted, none twice.
+    assert!(
+        (30..=35).contains(&succeeded_pods),
+        "{succeeded_pods} pods succeeded for 30 completions"
+    );
+    assert_eq!(
+        job["status"]["failed"].as_i64().unwrap_or(0) + succeeded_pods as i64,
+        job_pods(&server, "plain").len() as i64
+    );
+}

@@ -1,15 +1,28 @@
 //! The Job controller (batch/v1): runs pods until `completions` succeed (NonIndexed) or every
 //! index `0..completions` has succeeded once (Indexed), never more than `parallelism` at a
-//! time; fails the Job past `backoffLimit` failures or `activeDeadlineSeconds`; `suspend`;
-//! `ttlSecondsAfterFinished`.
+//! time. It fails the Job past `backoffLimit` failures (in-place restarts count under
+//! `restartPolicy: OnFailure`), `backoffLimitPerIndex`/`maxFailedIndexes`,
+//! `activeDeadlineSeconds`, or a `podFailurePolicy` rule; it completes it early on a
+//! `successPolicy`; and it handles `suspend`, `ttlSecondsAfterFinished` and skiff's
+//! `skiff.dev/after` dependencies ([`dependencies`]). The rules are pure functions in
+//! [`policy`].
 //!
 //! # Counting every pod exactly once
 //!
 //! As in Kubernetes, each pod carries the `batch.kubernetes.io/job-tracking` finalizer. A
 //! finished pod is first recorded by uid in `status.uncountedTerminatedPods`, then its
 //! finalizer is removed, then it is moved into `succeeded`/`failed` (and
-//! `completedIndexes`). A crash between any two steps is repaired by the next reconcile, so a
-//! pod is never counted twice nor lost, across server restarts too.
+//! `completedIndexes`/`failedIndexes`). A crash between any two steps is repaired by the next
+//! reconcile, so a pod is never counted twice nor lost, across server restarts too.
+//!
+//! # Finishing
+//!
+//! Also as in Kubernetes (1.31 on), the decision comes first: `SuccessCriteriaMet` or
+//! `FailureTarget` is set and the remaining pods are terminated; `Complete` or `Failed` (with
+//! the same reason) follows once no pod of the Job is still running.
+
+pub mod dependencies;
+pub mod policy;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -18,8 +31,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use self::dependencies::Gate;
+use self::policy::{FailureAction, format_indexes, parse_indexes};
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, is_deleting, uid};
+use super::informer::{Cache, Informers, controller_ref, is_deleting, key_of, uid};
 use super::pods::{is_ready, is_terminal};
 use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
@@ -35,9 +50,6 @@ const RESYNC: Duration = Duration::from_secs(300);
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 /// Annotation and label carrying an Indexed Job pod's index.
 pub const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
-/// First delay before recreating a pod after a failure (Kubernetes: 10 s, doubling to 6 min).
-const FAILURE_BACKOFF: Duration = Duration::from_secs(10);
-const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(360);
 
 struct Ctx {
     objects: Objects,
@@ -56,6 +68,20 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
     let queue = Queue::default();
     let jobs = informers.queue_changes(job_resource, &queue);
     informers.queue_owners(pod_resource, "Job", job_resource, &queue);
+    // A Job that changes may open (or fail) the Jobs that run after it.
+    {
+        let jobs = jobs.clone();
+        let queue = queue.clone();
+        informers.on(job_resource, move |change| {
+            let name = name_of(change.object);
+            let ns = change.object["metadata"]["namespace"].as_str();
+            for job in jobs.list(ns) {
+                if dependencies::after(&job).iter().any(|n| n == name) {
+                    queue.add(key_of(job_resource, &job));
+                }
+            }
+        });
+    }
     let pods = informers.cache(pod_resource);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(objects.clone(), MANAGER, None),
@@ -77,59 +103,17 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
     );
 }
 
-/// Parses `completedIndexes` ("1,3-5,7") into a set.
-pub fn parse_indexes(text: &str) -> BTreeSet<i64> {
-    let mut set = BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<i64>(), b.parse::<i64>()) {
-                    set.extend(a..=b);
-                }
-            }
-            None => {
-                if let Ok(n) = part.parse() {
-                    set.insert(n);
-                }
-            }
-        }
-    }
-    set
-}
-
-/// Formats indexes as Kubernetes does: ascending, consecutive runs as `a-b`.
-pub fn format_indexes(set: &BTreeSet<i64>) -> String {
-    let mut parts = Vec::new();
-    let mut iter = set.iter().copied().peekable();
-    while let Some(start) = iter.next() {
-        let mut end = start;
-        while iter.peek() == Some(&(end + 1)) {
-            end = iter.next().expect("peeked");
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-    }
-    parts.join(",")
-}
-
-/// The retry delay after `failures` consecutive failures: 10 s doubling, at most 6 min.
-pub fn failure_backoff(failures: i64) -> Duration {
-    if failures <= 0 {
-        return Duration::ZERO;
-    }
-    let exp = (failures - 1).min(10) as u32;
-    FAILURE_BACKOFF
-        .saturating_mul(1 << exp)
-        .min(FAILURE_BACKOFF_MAX)
-}
-
 fn index_of(pod: &Value) -> Option<i64> {
     pod["metadata"]["annotations"][INDEX_KEY]
         .as_str()
         .and_then(|i| i.parse().ok())
+}
+
+fn annotation_count(pod: &Value, key: &str) -> i64 {
+    pod["metadata"]["annotations"][key]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether the pod failed only because its guest died with a previous server process.
@@ -155,8 +139,42 @@ fn condition_true(job: &Value, kind: &str) -> bool {
     })
 }
 
+/// The reason and message of a True condition.
+fn condition_reason(job: &Value, kind: &str) -> Option<(String, String)> {
+    job["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+        .map(|c| {
+            (
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
 fn succeeded_pod(pod: &Value) -> bool {
     pod["status"]["phase"] == "Succeeded"
+}
+
+/// What the Job's `podFailurePolicy` does with a failed pod (Count without a policy).
+fn failure_action(job: &Value, pod: &Value) -> (FailureAction, Option<String>) {
+    match policy::match_failure_policy(&job["spec"]["podFailurePolicy"], pod) {
+        Some((action, message)) => (action, Some(message)),
+        None => (FailureAction::Count, None),
+    }
+}
+
+/// When a failed pod finished: the latest container finish time.
+fn finished_at(pod: &Value) -> Option<DateTime<Utc>> {
+    ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .filter_map(|kind| pod["status"][*kind].as_array())
+        .flatten()
+        .filter_map(|c| c["state"]["terminated"]["finishedAt"].as_str())
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
 }
 
 fn set_condition(status: &mut Value, kind: &str, state: &str, reason: &str, message: &str) {
@@ -220,30 +238,42 @@ async fn delete_pods(ctx: &Ctx, pods: &[Arc<Value>]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Step 1-3 of exact counting (see the module docs). Returns the Job as it now stands.
+fn uncounted(job: &Value, which: &str) -> Vec<String> {
+    job["status"]["uncountedTerminatedPods"][which]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Steps 1-3 of exact counting (see the module docs), with the `podFailurePolicy` applied to
+/// each failed pod: ignored failures are released uncounted, a `FailJob` match sets
+/// `FailureTarget` in the same write that records the pod. Returns the Job as it now stands.
 async fn count_finished(
     ctx: &Ctx,
     job: Arc<Value>,
-    pods: &[Arc<Value>],
+    pods: &HashMap<&str, &Arc<Value>>,
 ) -> Result<Arc<Value>, ApiError> {
-    let uncounted = |job: &Value, which: &str| -> Vec<String> {
-        job["status"]["uncountedTerminatedPods"][which]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let mut succeeded = uncounted(&job, "succeeded");
     let mut failed = uncounted(&job, "failed");
     let finished: Vec<&Arc<Value>> = pods
-        .iter()
+        .values()
+        .copied()
         .filter(|p| is_terminal(p) && has_finalizer(p))
         .collect();
+    if finished.is_empty() && succeeded.is_empty() && failed.is_empty() {
+        return Ok(job);
+    }
+    let mut status = job["status"].clone();
     let mut added = false;
+    // Ignored failures are not counted, but they still delay the retry.
+    let mut ignored = 0;
+    let mut decided =
+        condition_true(&job, "FailureTarget") || condition_true(&job, "SuccessCriteriaMet");
     for pod in &finished {
         let id = uid(pod).to_string();
         if succeeded.contains(&id) || failed.contains(&id) {
@@ -251,41 +281,64 @@ async fn count_finished(
         }
         if succeeded_pod(pod) {
             succeeded.push(id);
-        } else {
-            failed.push(id);
+            added = true;
+            continue;
         }
+        match failure_action(&job, pod) {
+            (FailureAction::Ignore, _) => {
+                ignored += 1;
+                continue;
+            }
+            (FailureAction::FailJob, Some(message)) if !decided => {
+                set_condition(
+                    &mut status,
+                    "FailureTarget",
+                    "True",
+                    "PodFailurePolicy",
+                    &message,
+                );
+                decided = true;
+            }
+            _ => {}
+        }
+        failed.push(id);
         added = true;
     }
     let mut job = job;
     if added {
-        let mut status = job["status"].clone();
         status["uncountedTerminatedPods"] = json!({"succeeded": succeeded, "failed": failed});
         job = write_status(ctx, &job, &status).await?;
     }
-    if succeeded.is_empty() && failed.is_empty() {
-        return Ok(job);
-    }
-    // Step 2: let the recorded pods go.
+    // Step 2: let the recorded (and the ignored) pods go.
     for pod in &finished {
         remove_finalizer(ctx, pod).await?;
+    }
+    if succeeded.is_empty() && failed.is_empty() {
+        note_failures(ctx, &job, 0, ignored);
+        return Ok(job);
     }
     // Step 3: move them into the counters.
     let mut status = job["status"].clone();
     let indexed = job["spec"]["completionMode"] == "Indexed";
+    let per_index_limit = job["spec"]["backoffLimitPerIndex"].as_i64();
     let mut completed = parse_indexes(status["completedIndexes"].as_str().unwrap_or_default());
-    let mut new_successes = 0;
+    let mut failed_indexes = parse_indexes(status["failedIndexes"].as_str().unwrap_or_default());
     for id in &succeeded {
-        if indexed
-            && let Some(index) = pods
-                .iter()
-                .find(|p| uid(p) == id.as_str())
-                .and_then(|p| index_of(p))
-        {
+        if indexed && let Some(index) = pods.get(id.as_str()).and_then(|p| index_of(p)) {
             completed.insert(index);
         }
-        new_successes += 1;
     }
-    let counted_succeeded = status["succeeded"].as_i64().unwrap_or(0) + new_successes;
+    if let Some(limit) = per_index_limit {
+        for pod in failed.iter().filter_map(|id| pods.get(id.as_str())) {
+            let Some(index) = index_of(pod) else { continue };
+            let failures = annotation_count(pod, policy::INDEX_FAILURE_COUNT) + 1;
+            let fail_index = failure_action(&job, pod).0 == FailureAction::FailIndex;
+            if (fail_index || failures > limit) && !completed.contains(&index) {
+                failed_indexes.insert(index);
+            }
+        }
+    }
+    let counted_succeeded = status["succeeded"].as_i64().unwrap_or(0) + succeeded.len() as i64;
     status["succeeded"] = json!(if indexed {
         completed.len() as i64
     } else {
@@ -295,29 +348,142 @@ async fn count_finished(
     if indexed {
         status["completedIndexes"] = json!(format_indexes(&completed));
     }
+    if per_index_limit.is_some() {
+        status["failedIndexes"] = json!(format_indexes(&failed_indexes));
+    }
     status["uncountedTerminatedPods"] = json!({});
-    {
-        let mut record = ctx.last_failure.lock().unwrap_or_else(|p| p.into_inner());
-        let id = uid(&job).to_string();
-        if new_successes > 0 {
-            record.remove(&id);
+    // Pods whose guests died with a previous server process count as failed, but they did
+    // not fail on their own, so they do not delay the retries.
+    let own_failures = failed
+        .iter()
+        .filter(|id| pods.get(id.as_str()).is_none_or(|p| !lost_with_the_server(p)))
+        .count() as i64;
+    note_failures(ctx, &job, succeeded.len(), own_failures + ignored);
+    write_status(ctx, &job, &status).await
+}
+
+/// Updates the Job's retry record: a success resets it, failures add to it.
+fn note_failures(ctx: &Ctx, job: &Value, successes: usize, failures: i64) {
+    let mut record = ctx.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+    let id = uid(job).to_string();
+    if successes > 0 {
+        record.remove(&id);
+    }
+    if failures > 0 {
+        let before = record.get(&id).map_or(0, |(n, _)| *n);
+        record.insert(id, (before + failures, tokio::time::Instant::now()));
+    }
+}
+
+/// Per index of an Indexed Job: failures counted so far, failures ignored so far, and when
+/// the last counted one happened (for the per-index retry delay).
+#[derive(Default, Clone, Copy)]
+struct IndexFailures {
+    counted: i64,
+    ignored: i64,
+    last: Option<DateTime<Utc>>,
+}
+
+fn index_failures(job: &Value, pods: &[Arc<Value>]) -> HashMap<i64, IndexFailures> {
+    let mut by_index: HashMap<i64, IndexFailures> = HashMap::new();
+    for pod in pods {
+        let Some(index) = index_of(pod) else { continue };
+        let mut counted = annotation_count(pod, policy::INDEX_FAILURE_COUNT);
+        let mut ignored = annotation_count(pod, policy::INDEX_IGNORED_FAILURE_COUNT);
+        let failed = pod["status"]["phase"] == "Failed";
+        if failed {
+            match failure_action(job, pod).0 {
+                FailureAction::Ignore => ignored += 1,
+                _ => counted += 1,
+            }
         }
-        // Pods whose guests died with a previous server process count as failed, but they
-        // did not fail on their own, so they do not delay the retries.
-        let own_failures = failed
-            .iter()
-            .filter(|id| {
-                pods.iter()
-                    .find(|p| uid(p) == id.as_str())
-                    .is_none_or(|p| !lost_with_the_server(p))
-            })
-            .count() as i64;
-        if own_failures > 0 {
-            let before = record.get(&id).map_or(0, |(n, _)| *n);
-            record.insert(id, (before + own_failures, tokio::time::Instant::now()));
+        let entry = by_index.entry(index).or_default();
+        entry.counted = entry.counted.max(counted);
+        entry.ignored = entry.ignored.max(ignored);
+        if failed && let Some(at) = finished_at(pod) {
+            entry.last = Some(entry.last.map_or(at, |l| l.max(at)));
         }
     }
-    write_status(ctx, &job, &status).await
+    by_index
+}
+
+/// Why the Job must end now, if it must: the condition to aim for (`SuccessCriteriaMet` or
+/// `FailureTarget`), its reason and message.
+fn decide(
+    job: &Value,
+    active: &[Arc<Value>],
+    completed: &BTreeSet<i64>,
+    failed_indexes: &BTreeSet<i64>,
+    gate: &Gate,
+    deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<(&'static str, &'static str, String)> {
+    let spec = &job["spec"];
+    let status = &job["status"];
+    let indexed = spec["completionMode"] == "Indexed";
+    let completions = spec["completions"].as_i64();
+    let succeeded = status["succeeded"].as_i64().unwrap_or(0);
+    let failed = status["failed"].as_i64().unwrap_or(0);
+    let backoff_limit = spec["backoffLimit"].as_i64().unwrap_or(6);
+    let success = |reason, message: &str| Some(("SuccessCriteriaMet", reason, message.to_string()));
+    let failure = |reason, message: &str| Some(("FailureTarget", reason, message.to_string()));
+    match gate {
+        Gate::Failed(message) => return failure("DependencyFailed", message),
+        Gate::Cycle(message) => return failure("DependencyCycle", message),
+        Gate::Open | Gate::Waiting(_) => {}
+    }
+    if indexed && let Some(rule) = policy::met_success_rule(&spec["successPolicy"], completed) {
+        return success("SuccessPolicy", &format!("Matched rules at index {rule}"));
+    }
+    let total = completions.unwrap_or(1);
+    if indexed && failed_indexes.is_empty() && completed.len() as i64 >= total {
+        return success(
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        );
+    }
+    if !indexed
+        && match completions {
+            Some(c) => succeeded >= c,
+            None => succeeded > 0 && active.is_empty(),
+        }
+    {
+        return success(
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        );
+    }
+    let in_place_restarts = spec["template"]["spec"]["restartPolicy"] == "OnFailure" && {
+        let pods: Vec<&Value> = active.iter().map(|p| p.as_ref()).collect();
+        policy::past_restart_limit(policy::restarts(&pods), backoff_limit)
+    };
+    if failed > backoff_limit || in_place_restarts {
+        return failure(
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        );
+    }
+    if let Some(max) = spec["maxFailedIndexes"].as_i64()
+        && failed_indexes.len() as i64 > max
+    {
+        return failure(
+            "MaxFailedIndexesExceeded",
+            "Job has exceeded the specified maximal number of failed indexes",
+        );
+    }
+    if indexed
+        && !failed_indexes.is_empty()
+        && (completed.len() + failed_indexes.len()) as i64 >= total
+    {
+        return failure("FailedIndexes", "Job has failed indexes");
+    }
+    if deadline.is_some_and(|d| d <= now) {
+        return failure(
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        );
+    }
+    None
 }
 
 async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
@@ -334,8 +500,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     };
     let ns = key.namespace.as_str();
     let pods: Vec<Arc<Value>> = ctx.pods.controlled_by(uid(&job));
-    let job = count_finished(ctx, job, &pods).await?;
-    let finished = condition_true(&job, "Complete") || condition_true(&job, "Failed");
+    let by_uid: HashMap<&str, &Arc<Value>> = pods.iter().map(|p| (uid(p), p)).collect();
+    let job = count_finished(ctx, job, &by_uid).await?;
     // Pods being deleted that never finished: nothing to count, just release them.
     for pod in pods
         .iter()
@@ -353,7 +519,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         .filter(|p| is_deleting(p) && !is_terminal(p))
         .count();
 
-    if finished || is_deleting(&job) {
+    if condition_true(&job, "Complete") || condition_true(&job, "Failed") || is_deleting(&job) {
         if !active.is_empty() {
             delete_pods(ctx, &active).await?;
         }
@@ -366,17 +532,10 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     let parallelism = spec["parallelism"].as_i64().unwrap_or(1).max(0);
     let completions = spec["completions"].as_i64();
     let succeeded = status["succeeded"].as_i64().unwrap_or(0);
-    let failed = status["failed"].as_i64().unwrap_or(0);
-    let backoff_limit = spec["backoffLimit"].as_i64().unwrap_or(6);
     let now = Utc::now();
     let completed = parse_indexes(status["completedIndexes"].as_str().unwrap_or_default());
-
-    // Finished?
-    let complete = match completions {
-        Some(c) if indexed => completed.len() as i64 >= c,
-        Some(c) => succeeded >= c,
-        None => succeeded > 0 && active.is_empty(),
-    };
+    let failed_indexes = parse_indexes(status["failedIndexes"].as_str().unwrap_or_default());
+    let gate = dependencies::gate(&job, |name| ctx.jobs.get(ns, name));
     let started = status["startTime"]
         .as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -385,72 +544,75 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         .as_i64()
         .zip(started)
         .map(|(secs, start)| start + chrono::Duration::seconds(secs));
-    let failure = if failed > backoff_limit {
-        Some((
-            "BackoffLimitExceeded",
-            "Job has reached the specified backoff limit",
-        ))
-    } else if deadline.is_some_and(|d| d <= now) {
-        Some((
-            "DeadlineExceeded",
-            "Job was active longer than specified deadline",
-        ))
+
+    // The decision to finish: already taken, or taken now.
+    let target = if let Some((reason, message)) = condition_reason(&job, "SuccessCriteriaMet") {
+        Some(("SuccessCriteriaMet", reason, message))
+    } else if let Some((reason, message)) = condition_reason(&job, "FailureTarget") {
+        Some(("FailureTarget", reason, message))
     } else {
-        None
+        decide(
+            &job,
+            &active,
+            &completed,
+            &failed_indexes,
+            &gate,
+            deadline,
+            now,
+        )
+        .map(|(kind, reason, message)| {
+            set_condition(&mut status, kind, "True", reason, &message);
+            (kind, reason.to_string(), message)
+        })
     };
-    if complete || failure.is_some() {
+    if let Some((kind, reason, message)) = target {
         if !active.is_empty() {
             delete_pods(ctx, &active).await?;
         }
-        match failure.filter(|_| !complete) {
-            Some((reason, message)) => {
-                set_condition(&mut status, "FailureTarget", "True", reason, message);
-                set_condition(&mut status, "Failed", "True", reason, message);
-                ctx.recorder
-                    .record(&job, EventType::Warning, reason, message);
-            }
-            None => {
-                set_condition(
-                    &mut status,
-                    "SuccessCriteriaMet",
-                    "True",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
-                );
-                set_condition(
-                    &mut status,
-                    "Complete",
-                    "True",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
-                );
+        let remaining = terminating + active.len();
+        if remaining == 0 {
+            if kind == "SuccessCriteriaMet" {
+                set_condition(&mut status, "Complete", "True", &reason, &message);
                 status["completionTime"] = json!(timestamp(now));
                 ctx.recorder
                     .record(&job, EventType::Normal, "Completed", "Job completed");
+            } else {
+                set_condition(&mut status, "Failed", "True", &reason, &message);
+                ctx.recorder
+                    .record(&job, EventType::Warning, &reason, &message);
             }
         }
         status["active"] = json!(0);
         status["ready"] = json!(0);
-        status["terminating"] = json!(terminating + active.len());
+        status["terminating"] = json!(remaining);
         let job = write_status(ctx, &job, &status).await?;
-        return ttl(ctx, &job).await;
+        return if remaining == 0 {
+            ttl(ctx, &job).await
+        } else {
+            Ok(Action::AwaitChange)
+        };
     }
 
-    // Suspended: no pods; the clock stops.
-    if spec["suspend"].as_bool().unwrap_or(false) {
+    // Suspended (by spec, or waiting for the Jobs it runs after): no pods; the clock stops.
+    let waiting_for = match &gate {
+        Gate::Waiting(names) => Some(names.join(", ")),
+        _ => None,
+    };
+    if spec["suspend"].as_bool().unwrap_or(false) || waiting_for.is_some() {
         if !active.is_empty() {
             delete_pods(ctx, &active).await?;
         }
-        if !condition_true(&job, "Suspended") {
-            set_condition(
-                &mut status,
-                "Suspended",
-                "True",
-                "JobSuspended",
-                "Job suspended",
-            );
+        let (reason, message) = match &waiting_for {
+            Some(names) => (
+                "AwaitingDependencies",
+                format!("Waiting for Jobs to complete: {names}"),
+            ),
+            None => ("JobSuspended", "Job suspended".to_string()),
+        };
+        if condition_reason(&job, "Suspended").is_none_or(|(r, m)| r != reason || m != message) {
+            set_condition(&mut status, "Suspended", "True", reason, &message);
             ctx.recorder
-                .record(&job, EventType::Normal, "Suspended", "Job suspended");
+                .record(&job, EventType::Normal, "Suspended", &message);
         }
         status["active"] = json!(0);
         status["ready"] = json!(0);
@@ -477,7 +639,10 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     }
 
     // How many pods to add (after the failure backoff), or which to remove.
-    let wait = {
+    let per_index = spec["backoffLimitPerIndex"].is_i64();
+    let wait = if per_index {
+        None
+    } else {
         let last = ctx
             .last_failure
             .lock()
@@ -485,21 +650,37 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             .get(uid(&job))
             .copied();
         last.map(|(failures, at)| {
-            (at + failure_backoff(failures)).saturating_duration_since(tokio::time::Instant::now())
+            (at + policy::failure_backoff(failures))
+                .saturating_duration_since(tokio::time::Instant::now())
         })
         .filter(|d| !d.is_zero())
     };
-    let mut created = Vec::new();
+    let mut created: Vec<(Option<i64>, IndexFailures)> = Vec::new();
+    let mut index_wait: Option<Duration> = None;
     if indexed {
         let total = completions.unwrap_or(1);
         let running: BTreeSet<i64> = active.iter().filter_map(|p| index_of(p)).collect();
-        let room = (parallelism - active.len() as i64).max(0);
+        let room = (parallelism - active.len() as i64).max(0) as usize;
+        let failures = index_failures(&job, &pods);
         if wait.is_none() {
-            for index in (0..total)
-                .filter(|i| !completed.contains(i) && !running.contains(i))
-                .take(room as usize)
-            {
-                created.push(Some(index));
+            for index in (0..total).filter(|i| {
+                !completed.contains(i) && !running.contains(i) && !failed_indexes.contains(i)
+            }) {
+                if created.len() >= room {
+                    break;
+                }
+                let record = failures.get(&index).copied().unwrap_or_default();
+                if per_index && let Some(last) = record.last {
+                    let due = last
+                        + chrono::Duration::from_std(policy::failure_backoff(record.counted))
+                            .unwrap_or_default();
+                    if due > now {
+                        let left = (due - now).to_std().unwrap_or_default();
+                        index_wait = Some(index_wait.map_or(left, |w| w.min(left)));
+                        continue;
+                    }
+                }
+                created.push((Some(index), record));
             }
         }
     } else {
@@ -514,12 +695,23 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             extra.sort_by_key(|p| is_ready(p));
             delete_pods(ctx, &extra[..(have - want) as usize]).await?;
         } else if wait.is_none() {
-            created.extend(std::iter::repeat_n(None, (want - have) as usize));
+            created.extend(std::iter::repeat_n(
+                (None, IndexFailures::default()),
+                (want - have) as usize,
+            ));
         }
     }
     let options = WriteOptions::controller(MANAGER);
-    let creates = created.iter().map(|index| {
-        let pod = job_pod(&job, *index);
+    let creates = created.iter().map(|(index, failures)| {
+        let mut pod = job_pod(&job, *index);
+        if per_index {
+            let annotations = &mut pod["metadata"]["annotations"];
+            annotations[policy::INDEX_FAILURE_COUNT] = json!(failures.counted.to_string());
+            if failures.ignored > 0 {
+                annotations[policy::INDEX_IGNORED_FAILURE_COUNT] =
+                    json!(failures.ignored.to_string());
+            }
+        }
         ctx.objects.create(ctx.pods.resource(), ns, pod, &options)
     });
     let mut new_active = active.len();
@@ -558,7 +750,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         status["uncountedTerminatedPods"] = json!({});
     }
     write_status(ctx, &job, &status).await?;
-    let mut next = wait;
+    let mut next = wait.or(index_wait);
     if let Some(d) = deadline {
         let left = (d - now).to_std().unwrap_or_default();
         next = Some(next.map_or(left, |n| n.min(left)));
@@ -639,23 +831,6 @@ async fn ttl(ctx: &Ctx, job: &Value) -> Result<Action, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn completed_indexes_round_trip_in_kubernetes_format() {
-        let set = parse_indexes("0-2,5,7-8");
-        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 5, 7, 8]);
-        assert_eq!(format_indexes(&set), "0-2,5,7-8");
-        assert_eq!(format_indexes(&BTreeSet::new()), "");
-        assert_eq!(format_indexes(&parse_indexes("3")), "3");
-    }
-
-    #[test]
-    fn failure_backoff_doubles_from_ten_seconds_to_six_minutes() {
-        assert_eq!(failure_backoff(0), Duration::ZERO);
-        assert_eq!(failure_backoff(1), Duration::from_secs(10));
-        assert_eq!(failure_backoff(3), Duration::from_secs(40));
-        assert_eq!(failure_backoff(20), Duration::from_secs(360));
-    }
 
     #[test]
     fn indexed_pods_carry_their_index() {
