@@ -45,6 +45,21 @@ enum Command {
         #[command(flatten)]
         args: skiff::cli::DeleteArgs,
     },
+    /// Print the logs of a pod, or of every pod of a Job (-f follows them).
+    Logs {
+        #[command(flatten)]
+        client: skiff::cli::ClientArgs,
+        #[command(flatten)]
+        args: skiff::cli::logs::LogsArgs,
+    },
+    /// Wait for Jobs to finish; the exit status is their outcome (0 complete, 1 failed,
+    /// 2 timed out).
+    Wait {
+        #[command(flatten)]
+        client: skiff::cli::ClientArgs,
+        #[command(flatten)]
+        args: skiff::cli::wait::WaitArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -153,6 +168,14 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Delete { client, args } => {
                 let result = skiff::cli::delete(&client, &args).await;
+                std::process::exit(skiff::cli::report(&result))
+            }
+            Command::Logs { client, args } => {
+                let result = skiff::cli::logs::run(&client, &args).await;
+                std::process::exit(skiff::cli::report(&result))
+            }
+            Command::Wait { client, args } => {
+                let result = skiff::cli::wait::run(&client, &args).await;
                 std::process::exit(skiff::cli::report(&result))
             }
         }

@@ -385,7 +385,10 @@ spec:
 
     // FailJob at the first matching exit code, without using up the backoff limit.
     let fatal = get("fatal");
-    assert_eq!(reason(&fatal, "Failed").as_deref(), Some("PodFailurePolicy"));
+    assert_eq!(
+        reason(&fatal, "Failed").as_deref(),
+        Some("PodFailurePolicy")
+    );
     assert_eq!(
         reason(&fatal, "FailureTarget").as_deref(),
         Some("PodFailurePolicy")
@@ -417,7 +420,10 @@ spec:
 
     // Per-index limits: failed indexes are not retried.
     let per_index = get("per-index");
-    assert_eq!(reason(&per_index, "Failed").as_deref(), Some("FailedIndexes"));
+    assert_eq!(
+        reason(&per_index, "Failed").as_deref(),
+        Some("FailedIndexes")
+    );
     assert_eq!(per_index["status"]["failedIndexes"], "1-2");
     assert_eq!(per_index["status"]["completedIndexes"], "0");
     assert_eq!(per_index["status"]["failed"], 2);
@@ -566,7 +572,10 @@ spec:
         "report started before build completed: {report} {build}"
     );
     let deploy = server.kubectl_json(&["get", "job", "deploy"]);
-    assert_eq!(reason(&deploy, "Failed").as_deref(), Some("DependencyFailed"));
+    assert_eq!(
+        reason(&deploy, "Failed").as_deref(),
+        Some("DependencyFailed")
+    );
     assert!(job_pods(&server, "deploy").is_empty());
 }
 

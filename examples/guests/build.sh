@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds skiff's example Wasm guests in release mode:
-#   target/wasm32-wasip1/release/{hello,memory-hog,spinner,exit-code,sleeper,chatter}.wasm
+#   target/wasm32-wasip1/release/{hello,memory-hog,spinner,exit-code,sleeper,chatter,ci-check}.wasm
 #   target/wasm32-wasip2/release/hello-p2.wasm   (a WASI preview 2 command component)
 # Adds the Rust targets with rustup when they are missing.
 set -euo pipefail
@@ -21,7 +21,7 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 
 cargo build --release --target wasm32-wasip1 \
-    -p hello -p memory-hog -p spinner -p exit-code -p sleeper -p chatter
+    -p hello -p memory-hog -p spinner -p exit-code -p sleeper -p chatter -p ci-check
 cargo build --release --target wasm32-wasip2 -p hello-p2
 
 ls -l target/wasm32-wasip1/release/*.wasm target/wasm32-wasip2/release/*.wasm

@@ -2,7 +2,9 @@
 //!
 //! - [`apply()`]: server-side apply of manifests (files, directories, stdin);
 //! - [`get()`]: server-side Tables (or YAML/JSON/names) for any resource type;
-//! - [`delete()`]: deletion by name, selector, `--all` or manifest.
+//! - [`delete()`]: deletion by name, selector, `--all` or manifest;
+//! - [`logs::run`]: the logs of a pod or of every pod of a Job, followed with `-f`;
+//! - [`wait::run`]: waits for Jobs and exits with their outcome.
 //!
 //! Resource types are resolved through API discovery, so they work against skiff and
 //! against any Kubernetes API server, custom resources included.
@@ -11,11 +13,14 @@ mod apply;
 mod delete;
 mod get;
 pub mod image;
+pub mod logs;
 pub mod manifest;
 pub mod printer;
 mod request;
 pub mod resolve;
 mod session;
+pub mod target;
+pub mod wait;
 pub mod yaml;
 
 use std::path::PathBuf;
@@ -207,6 +212,9 @@ pub enum CliError {
     /// Arguments that don't make sense together.
     #[error("{0}")]
     Usage(String),
+    /// Waiting took longer than allowed.
+    #[error("{0}")]
+    TimedOut(String),
     /// Some objects failed; each failure has already been reported on stderr.
     #[error("{failed} of the requested objects failed")]
     Failed { failed: usize },
@@ -308,6 +316,7 @@ pub async fn delete(client: &ClientArgs, args: &DeleteArgs) -> Result<(), CliErr
 pub fn exit_code(result: &Result<(), CliError>) -> i32 {
     match result {
         Ok(()) => 0,
+        Err(CliError::TimedOut(_)) => 2,
         Err(_) => 1,
     }
 }

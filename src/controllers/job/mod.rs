@@ -356,7 +356,10 @@ async fn count_finished(
     // not fail on their own, so they do not delay the retries.
     let own_failures = failed
         .iter()
-        .filter(|id| pods.get(id.as_str()).is_none_or(|p| !lost_with_the_server(p)))
+        .filter(|id| {
+            pods.get(id.as_str())
+                .is_none_or(|p| !lost_with_the_server(p))
+        })
         .count() as i64;
     note_failures(ctx, &job, succeeded.len(), own_failures + ignored);
     write_status(ctx, &job, &status).await
