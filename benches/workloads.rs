@@ -10,32 +10,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/measure.rs"]
+mod measure;
 
 use std::time::{Duration, Instant};
 
 use common::{Server, example_guests, import_image};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    utime + stime
-}
-
-fn ticks_per_second() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok());
-    out.unwrap_or(100.0)
-}
 
 async fn deployment(server: &Server) -> Value {
     let (code, body) = server
@@ -125,9 +107,9 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let pid = server.pid();
         let window = Duration::from_secs(10);
-        let before = cpu_ticks(pid);
+        let before = measure::cpu_ticks(pid);
         tokio::time::sleep(window).await;
-        let used = (cpu_ticks(pid) - before) as f64 / ticks_per_second();
+        let used = (measure::cpu_ticks(pid) - before) as f64 / measure::ticks_per_second();
         let percent = 100.0 * used / window.as_secs_f64();
 
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);

@@ -1,4 +1,5 @@
-//! Figures the benchmarks share: percentiles, milliseconds, a process's resident set.
+//! Figures the benchmarks share: percentiles, milliseconds, a process's resident set and CPU
+//! time.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -27,4 +28,26 @@ pub fn rss_mb(pid: u32) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// CPU time (user + system) process `pid` has used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
+    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    utime + stime
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, usually 100).
+pub fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }

@@ -1,6 +1,9 @@
 //! Records core/v1 Events about objects, as Kubernetes components do (`kubectl describe` shows
 //! them). Repeats of the same reason and message on the same object bump `count` instead of
-//! creating new Events.
+//! creating new Events, and Kubernetes' correlation ([`super::event_filter`]) combines many
+//! similar events and drops spam.
+
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -9,6 +12,8 @@ use tokio::sync::mpsc;
 use crate::api::error::Reason;
 use crate::api::objects::{Objects, WriteOptions, timestamp};
 use crate::api::resources::by_plural;
+
+use super::event_filter::Correlator;
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +43,7 @@ pub struct Recorder {
     queue: mpsc::Sender<Pending>,
     component: &'static str,
     host: Option<String>,
+    correlator: Arc<Mutex<Correlator>>,
 }
 
 /// Events waiting to be written per recorder; beyond this new events are dropped.
@@ -72,6 +78,7 @@ impl Recorder {
             queue,
             component,
             host,
+            correlator: Arc::default(),
         }
     }
 
@@ -86,7 +93,27 @@ impl Recorder {
             Some(ns) if !ns.is_empty() => ns,
             _ => "default",
         };
-        let event_name = event_name(name, uid, reason, message);
+        let admitted = {
+            let mut correlator = self.correlator.lock().unwrap_or_else(|p| p.into_inner());
+            let involved = format!("{}/{namespace}/{name}/{uid}", object["kind"]);
+            correlator.admit(
+                std::time::Instant::now(),
+                &involved,
+                &format!("{}/{reason}", kind.as_str()),
+                message,
+            )
+        };
+        let Some(admitted) = admitted else {
+            tracing::debug!(reason, name, "event dropped by the spam filter");
+            return;
+        };
+        // Combined events share one Event per object, type and reason.
+        let event_name = if admitted.combined {
+            event_name(name, uid, reason, super::event_filter::COMBINED)
+        } else {
+            event_name(name, uid, reason, message)
+        };
+        let message = admitted.message.as_str();
         let now = timestamp(Utc::now());
         let mut source = json!({"component": self.component});
         if let Some(host) = &self.host {
@@ -140,6 +167,7 @@ async fn write_events(objects: Objects, component: &'static str, mut rx: mpsc::R
                 Some(first) => {
                     first.repeats += 1;
                     first.event["lastTimestamp"] = pending.event["lastTimestamp"].clone();
+                    first.event["message"] = pending.event["message"].clone();
                 }
                 None => merged.push(pending),
             }
@@ -164,6 +192,7 @@ async fn write_event(
 ) -> Result<(), crate::api::error::ApiError> {
     let events = by_plural("", "v1", "events").expect("events are served");
     let last = pending.event["lastTimestamp"].clone();
+    let message = pending.event["message"].clone();
     let repeats = pending.repeats;
     let bumped = objects
         .modify(
@@ -176,6 +205,7 @@ async fn write_event(
                 let count = event["count"].as_i64().unwrap_or(1) + repeats;
                 event["count"] = json!(count);
                 event["lastTimestamp"] = last.clone();
+                event["message"] = message.clone();
                 true
             },
         )

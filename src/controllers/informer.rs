@@ -298,11 +298,18 @@ impl Cache {
         true
     }
 
-    /// Records that an object is gone as of `revision`.
+    /// Records that an object is gone as of `revision`. A deletion at the very revision the
+    /// cache holds wins: a write that removed an object's last finalizer answers with the
+    /// object as it was deleted, at the deletion's revision.
     pub fn forget(&self, namespace: &str, name: &str, revision: i64) -> bool {
         let key = self.key(namespace, name);
         let mut entries = self.write();
-        if entries.revisions.get(&key).is_some_and(|r| *r >= revision) {
+        let present = entries.objects.contains_key(&key);
+        if entries
+            .revisions
+            .get(&key)
+            .is_some_and(|r| *r > revision || (*r == revision && !present))
+        {
             return false;
         }
         entries.revisions.insert(key.clone(), revision);
@@ -560,6 +567,12 @@ mod tests {
         assert!(cache.forget("ns", "a", 8));
         assert!(!cache.observe(pod("a", 7, json!({}), None)));
         assert!(cache.get("ns", "a").is_none());
+        // A write that deleted b answers with b at the deletion's revision; the deletion's
+        // event at that revision still removes it, once.
+        assert!(cache.observe(pod("b", 9, json!({}), None)));
+        assert!(cache.forget("ns", "b", 9));
+        assert!(!cache.forget("ns", "b", 9));
+        assert!(cache.get("ns", "b").is_none());
 
         // A relist at revision 7 keeps the newer tombstone, drops what the list lacks.
         cache.replace(vec![pod("c", 3, json!({}), None)], 7);

@@ -6,6 +6,7 @@
 
 pub mod daemonset;
 pub mod deployment;
+pub mod event_filter;
 pub mod events;
 pub mod garbage_collector;
 pub mod informer;

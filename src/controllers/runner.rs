@@ -149,9 +149,16 @@ pub fn run<F, Fut, E>(
         tokio::spawn(async move {
             loop {
                 let key = queue.take().await;
+                let started = std::time::Instant::now();
                 let result = reconcile(key.clone()).await;
-                if let Err(error) = &result {
-                    tracing::debug!(controller = name, key = %key.name, namespace = %key.namespace, %error, "reconcile failed; will retry");
+                let took = started.elapsed();
+                match &result {
+                    Err(error) => {
+                        tracing::debug!(controller = name, key = %key.name, namespace = %key.namespace, ?took, %error, "reconcile failed; will retry");
+                    }
+                    Ok(_) => {
+                        tracing::trace!(controller = name, key = %key.name, namespace = %key.namespace, ?took, "reconciled");
+                    }
                 }
                 queue.done(key, &result);
             }

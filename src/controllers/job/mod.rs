@@ -9,11 +9,10 @@
 //!
 //! # Counting every pod exactly once
 //!
-//! As in Kubernetes, each pod carries the `batch.kubernetes.io/job-tracking` finalizer. A
-//! finished pod is first recorded by uid in `status.uncountedTerminatedPods`, then its
-//! finalizer is removed, then it is moved into `succeeded`/`failed` (and
-//! `completedIndexes`/`failedIndexes`). A crash between any two steps is repaired by the next
-//! reconcile, so a pod is never counted twice nor lost, across server restarts too.
+//! As in Kubernetes, each pod carries the `batch.kubernetes.io/job-tracking` finalizer and a
+//! finished pod is recorded in `status.uncountedTerminatedPods` before its finalizer goes and
+//! it moves into the counters ([`tracking`]), so a pod is never counted twice nor lost, across
+//! server restarts too.
 //!
 //! # Finishing
 //!
@@ -23,6 +22,7 @@
 
 pub mod dependencies;
 pub mod policy;
+pub mod tracking;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,7 +32,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use self::dependencies::Gate;
-use self::policy::{FailureAction, format_indexes, parse_indexes};
+use self::policy::FailureAction;
+use self::tracking::{Counts, has_finalizer};
 use super::events::{EventType, Recorder};
 use super::informer::{Cache, Informers, controller_ref, is_deleting, key_of, uid};
 use super::pods::{is_ready, is_terminal};
@@ -126,12 +127,6 @@ fn lost_with_the_server(pod: &Value) -> bool {
         })
 }
 
-fn has_finalizer(pod: &Value) -> bool {
-    pod["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| f.iter().any(|v| v == TRACKING_FINALIZER))
-}
-
 fn condition_true(job: &Value, kind: &str) -> bool {
     job["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
@@ -151,10 +146,6 @@ fn condition_reason(job: &Value, kind: &str) -> Option<(String, String)> {
                 c["message"].as_str().unwrap_or_default().to_string(),
             )
         })
-}
-
-fn succeeded_pod(pod: &Value) -> bool {
-    pod["status"]["phase"] == "Succeeded"
 }
 
 /// What the Job's `podFailurePolicy` does with a failed pod (Count without a policy).
@@ -232,137 +223,11 @@ async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
 }
 
 async fn delete_pods(ctx: &Ctx, pods: &[Arc<Value>]) -> Result<(), ApiError> {
-    for pod in pods {
-        writes::delete(&ctx.objects, &ctx.pods, pod).await?;
-    }
-    Ok(())
-}
-
-fn uncounted(job: &Value, which: &str) -> Vec<String> {
-    job["status"]["uncountedTerminatedPods"][which]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Steps 1-3 of exact counting (see the module docs), with the `podFailurePolicy` applied to
-/// each failed pod: ignored failures are released uncounted, a `FailJob` match sets
-/// `FailureTarget` in the same write that records the pod. Returns the Job as it now stands.
-async fn count_finished(
-    ctx: &Ctx,
-    job: Arc<Value>,
-    pods: &HashMap<&str, &Arc<Value>>,
-) -> Result<Arc<Value>, ApiError> {
-    let mut succeeded = uncounted(&job, "succeeded");
-    let mut failed = uncounted(&job, "failed");
-    let finished: Vec<&Arc<Value>> = pods
-        .values()
-        .copied()
-        .filter(|p| is_terminal(p) && has_finalizer(p))
-        .collect();
-    if finished.is_empty() && succeeded.is_empty() && failed.is_empty() {
-        return Ok(job);
-    }
-    let mut status = job["status"].clone();
-    let mut added = false;
-    // Ignored failures are not counted, but they still delay the retry.
-    let mut ignored = 0;
-    let mut decided =
-        condition_true(&job, "FailureTarget") || condition_true(&job, "SuccessCriteriaMet");
-    for pod in &finished {
-        let id = uid(pod).to_string();
-        if succeeded.contains(&id) || failed.contains(&id) {
-            continue;
-        }
-        if succeeded_pod(pod) {
-            succeeded.push(id);
-            added = true;
-            continue;
-        }
-        match failure_action(&job, pod) {
-            (FailureAction::Ignore, _) => {
-                ignored += 1;
-                continue;
-            }
-            (FailureAction::FailJob, Some(message)) if !decided => {
-                set_condition(
-                    &mut status,
-                    "FailureTarget",
-                    "True",
-                    "PodFailurePolicy",
-                    &message,
-                );
-                decided = true;
-            }
-            _ => {}
-        }
-        failed.push(id);
-        added = true;
-    }
-    let mut job = job;
-    if added {
-        status["uncountedTerminatedPods"] = json!({"succeeded": succeeded, "failed": failed});
-        job = write_status(ctx, &job, &status).await?;
-    }
-    // Step 2: let the recorded (and the ignored) pods go.
-    for pod in &finished {
-        remove_finalizer(ctx, pod).await?;
-    }
-    if succeeded.is_empty() && failed.is_empty() {
-        note_failures(ctx, &job, 0, ignored);
-        return Ok(job);
-    }
-    // Step 3: move them into the counters.
-    let mut status = job["status"].clone();
-    let indexed = job["spec"]["completionMode"] == "Indexed";
-    let per_index_limit = job["spec"]["backoffLimitPerIndex"].as_i64();
-    let mut completed = parse_indexes(status["completedIndexes"].as_str().unwrap_or_default());
-    let mut failed_indexes = parse_indexes(status["failedIndexes"].as_str().unwrap_or_default());
-    for id in &succeeded {
-        if indexed && let Some(index) = pods.get(id.as_str()).and_then(|p| index_of(p)) {
-            completed.insert(index);
-        }
-    }
-    if let Some(limit) = per_index_limit {
-        for pod in failed.iter().filter_map(|id| pods.get(id.as_str())) {
-            let Some(index) = index_of(pod) else { continue };
-            let failures = annotation_count(pod, policy::INDEX_FAILURE_COUNT) + 1;
-            let fail_index = failure_action(&job, pod).0 == FailureAction::FailIndex;
-            if (fail_index || failures > limit) && !completed.contains(&index) {
-                failed_indexes.insert(index);
-            }
-        }
-    }
-    let counted_succeeded = status["succeeded"].as_i64().unwrap_or(0) + succeeded.len() as i64;
-    status["succeeded"] = json!(if indexed {
-        completed.len() as i64
-    } else {
-        counted_succeeded
-    });
-    status["failed"] = json!(status["failed"].as_i64().unwrap_or(0) + failed.len() as i64);
-    if indexed {
-        status["completedIndexes"] = json!(format_indexes(&completed));
-    }
-    if per_index_limit.is_some() {
-        status["failedIndexes"] = json!(format_indexes(&failed_indexes));
-    }
-    status["uncountedTerminatedPods"] = json!({});
-    // Pods whose guests died with a previous server process count as failed, but they did
-    // not fail on their own, so they do not delay the retries.
-    let own_failures = failed
+    let deletes = pods
         .iter()
-        .filter(|id| {
-            pods.get(id.as_str())
-                .is_none_or(|p| !lost_with_the_server(p))
-        })
-        .count() as i64;
-    note_failures(ctx, &job, succeeded.len(), own_failures + ignored);
-    write_status(ctx, &job, &status).await
+        .map(|pod| writes::delete(&ctx.objects, &ctx.pods, pod));
+    futures::future::try_join_all(deletes).await?;
+    Ok(())
 }
 
 /// Updates the Job's retry record: a success resets it, failures add to it.
@@ -415,18 +280,16 @@ fn index_failures(job: &Value, pods: &[Arc<Value>]) -> HashMap<i64, IndexFailure
 fn decide(
     job: &Value,
     active: &[Arc<Value>],
-    completed: &BTreeSet<i64>,
-    failed_indexes: &BTreeSet<i64>,
+    counts: &Counts,
     gate: &Gate,
     deadline: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<(&'static str, &'static str, String)> {
     let spec = &job["spec"];
-    let status = &job["status"];
     let indexed = spec["completionMode"] == "Indexed";
     let completions = spec["completions"].as_i64();
-    let succeeded = status["succeeded"].as_i64().unwrap_or(0);
-    let failed = status["failed"].as_i64().unwrap_or(0);
+    let (succeeded, failed) = (counts.succeeded, counts.failed);
+    let (completed, failed_indexes) = (&counts.completed, &counts.failed_indexes);
     let backoff_limit = spec["backoffLimit"].as_i64().unwrap_or(6);
     let success = |reason, message: &str| Some(("SuccessCriteriaMet", reason, message.to_string()));
     let failure = |reason, message: &str| Some(("FailureTarget", reason, message.to_string()));
@@ -492,26 +355,37 @@ fn decide(
 async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     let Some(job) = ctx.jobs.get(&key.namespace, &key.name) else {
         // The Job is gone: its pods must not keep the tracking finalizer.
-        for pod in ctx.pods.list(Some(&key.namespace)) {
-            let orphaned = controller_ref(&pod)
-                .is_some_and(|r| r["kind"] == "Job" && r["name"] == key.name.as_str());
-            if orphaned && has_finalizer(&pod) {
-                remove_finalizer(ctx, &pod).await?;
-            }
-        }
+        let orphans: Vec<Arc<Value>> = ctx
+            .pods
+            .list(Some(&key.namespace))
+            .into_iter()
+            .filter(|pod| {
+                has_finalizer(pod)
+                    && controller_ref(pod)
+                        .is_some_and(|r| r["kind"] == "Job" && r["name"] == key.name.as_str())
+            })
+            .collect();
+        release(ctx, orphans.iter()).await?;
         return Ok(Action::AwaitChange);
     };
     let ns = key.namespace.as_str();
     let pods: Vec<Arc<Value>> = ctx.pods.controlled_by(uid(&job));
     let by_uid: HashMap<&str, &Arc<Value>> = pods.iter().map(|p| (uid(p), p)).collect();
-    let job = count_finished(ctx, job, &by_uid).await?;
-    // Pods being deleted that never finished: nothing to count, just release them.
-    for pod in pods
+    let mut status = job["status"].clone();
+    let tally = tracking::tally(&job, &by_uid);
+    let counts = tracking::apply(&job, &mut status, &tally, &by_uid);
+    let own_failures = tally
+        .new_failures
         .iter()
-        .filter(|p| is_deleting(p) && !is_terminal(p) && has_finalizer(p))
-    {
-        remove_finalizer(ctx, pod).await?;
-    }
+        .filter(|p| !lost_with_the_server(p))
+        .count() as i64;
+    note_failures(ctx, &job, tally.new_successes, own_failures);
+    // Pods being deleted that never finished: nothing to count, just release them.
+    let mut releases: Vec<&Arc<Value>> = tally.release.clone();
+    releases.extend(
+        pods.iter()
+            .filter(|p| is_deleting(p) && !is_terminal(p) && has_finalizer(p)),
+    );
     let active: Vec<Arc<Value>> = pods
         .iter()
         .filter(|p| !is_terminal(p) && !is_deleting(p))
@@ -526,18 +400,16 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         if !active.is_empty() {
             delete_pods(ctx, &active).await?;
         }
+        let job = write_status(ctx, &job, &status).await?;
+        release(ctx, releases.into_iter()).await?;
         return ttl(ctx, &job).await;
     }
 
     let spec = &job["spec"];
-    let mut status = job["status"].clone();
     let indexed = spec["completionMode"] == "Indexed";
     let parallelism = spec["parallelism"].as_i64().unwrap_or(1).max(0);
     let completions = spec["completions"].as_i64();
-    let succeeded = status["succeeded"].as_i64().unwrap_or(0);
     let now = Utc::now();
-    let completed = parse_indexes(status["completedIndexes"].as_str().unwrap_or_default());
-    let failed_indexes = parse_indexes(status["failedIndexes"].as_str().unwrap_or_default());
     let gate = dependencies::gate(&job, |name| ctx.jobs.get(ns, name));
     let started = status["startTime"]
         .as_str()
@@ -554,16 +426,11 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     } else if let Some((reason, message)) = condition_reason(&job, "FailureTarget") {
         Some(("FailureTarget", reason, message))
     } else {
-        decide(
-            &job,
-            &active,
-            &completed,
-            &failed_indexes,
-            &gate,
-            deadline,
-            now,
-        )
-        .map(|(kind, reason, message)| {
+        let decision = match &tally.fail_job {
+            Some(message) => Some(("FailureTarget", "PodFailurePolicy", message.clone())),
+            None => decide(&job, &active, &counts, &gate, deadline, now),
+        };
+        decision.map(|(kind, reason, message)| {
             set_condition(&mut status, kind, "True", reason, &message);
             (kind, reason.to_string(), message)
         })
@@ -573,7 +440,9 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             delete_pods(ctx, &active).await?;
         }
         let remaining = terminating + active.len();
-        if remaining == 0 {
+        let all_counted = tally.uncounted_succeeded.is_empty() && tally.uncounted_failed.is_empty();
+        let finished = remaining == 0 && all_counted;
+        if finished {
             if kind == "SuccessCriteriaMet" {
                 set_condition(&mut status, "Complete", "True", &reason, &message);
                 status["completionTime"] = json!(timestamp(now));
@@ -589,7 +458,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         status["ready"] = json!(0);
         status["terminating"] = json!(remaining);
         let job = write_status(ctx, &job, &status).await?;
-        return if remaining == 0 {
+        release(ctx, releases.into_iter()).await?;
+        return if finished {
             ttl(ctx, &job).await
         } else {
             Ok(Action::AwaitChange)
@@ -624,6 +494,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             o.remove("startTime");
         }
         write_status(ctx, &job, &status).await?;
+        release(ctx, releases.into_iter()).await?;
         return Ok(Action::AwaitChange);
     }
     if condition_true(&job, "Suspended") {
@@ -664,16 +535,23 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         let total = completions.unwrap_or(1);
         let running: BTreeSet<i64> = active.iter().filter_map(|p| index_of(p)).collect();
         let room = (parallelism - active.len() as i64).max(0) as usize;
-        let failures = index_failures(&job, &pods);
+        let failures = if per_index {
+            index_failures(&job, &pods)
+        } else {
+            HashMap::new()
+        };
         if wait.is_none() {
-            for index in (0..total).filter(|i| {
-                !completed.contains(i) && !running.contains(i) && !failed_indexes.contains(i)
-            }) {
+            let open = (0..total).filter(|i| {
+                !counts.completed.contains(i)
+                    && !running.contains(i)
+                    && !counts.failed_indexes.contains(i)
+            });
+            for index in open {
                 if created.len() >= room {
                     break;
                 }
                 let record = failures.get(&index).copied().unwrap_or_default();
-                if per_index && let Some(last) = record.last {
+                if let Some(last) = record.last {
                     let due = last
                         + chrono::Duration::from_std(policy::failure_backoff(record.counted))
                             .unwrap_or_default();
@@ -688,8 +566,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         }
     } else {
         let want = match completions {
-            Some(c) => parallelism.min(c - succeeded).max(0),
-            None if succeeded > 0 => 0,
+            Some(c) => parallelism.min(c - counts.succeeded).max(0),
+            None if counts.succeeded > 0 => 0,
             None => parallelism,
         };
         let have = active.len() as i64;
@@ -704,9 +582,52 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             ));
         }
     }
+    // The new pods and the status (which counts them as active) are written together; a
+    // create that fails is corrected by the next reconcile.
+    status["active"] = json!(active.len() + created.len());
+    status["ready"] = json!(active.iter().filter(|p| is_ready(p)).count());
+    status["terminating"] = json!(terminating);
+    if status["uncountedTerminatedPods"].is_null() {
+        status["uncountedTerminatedPods"] = json!({});
+    }
+    let (written, ()) = futures::join!(
+        write_status(ctx, &job, &status),
+        create_pods(ctx, &job, &created, per_index)
+    );
+    written?;
+    release(ctx, releases.into_iter()).await?;
+    let mut next = wait.or(index_wait);
+    if let Some(d) = deadline {
+        let left = (d - now).to_std().unwrap_or_default();
+        next = Some(next.map_or(left, |n| n.min(left)));
+    }
+    Ok(match next {
+        Some(d) => Action::Requeue(d + Duration::from_millis(20)),
+        None => Action::AwaitChange,
+    })
+}
+
+/// Removes the tracking finalizer from the pods, in one round of concurrent writes (they
+/// share the store's group commit).
+async fn release<'a>(
+    ctx: &Ctx,
+    pods: impl Iterator<Item = &'a Arc<Value>>,
+) -> Result<(), ApiError> {
+    futures::future::try_join_all(pods.map(|pod| remove_finalizer(ctx, pod))).await?;
+    Ok(())
+}
+
+/// Creates the Job's new pods (Indexed: one per index, with its failure counts).
+async fn create_pods(
+    ctx: &Ctx,
+    job: &Value,
+    created: &[(Option<i64>, IndexFailures)],
+    per_index: bool,
+) {
+    let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
     let options = WriteOptions::controller(MANAGER);
     let creates = created.iter().map(|(index, failures)| {
-        let mut pod = job_pod(&job, *index);
+        let mut pod = job_pod(job, *index);
         if per_index {
             let annotations = &mut pod["metadata"]["annotations"];
             annotations[policy::INDEX_FAILURE_COUNT] = json!(failures.counted.to_string());
@@ -717,22 +638,20 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         }
         ctx.objects.create(ctx.pods.resource(), ns, pod, &options)
     });
-    let mut new_active = active.len();
     for result in futures::future::join_all(creates).await {
         match result {
             Ok(written) => {
                 ctx.recorder.record(
-                    &job,
+                    job,
                     EventType::Normal,
                     "SuccessfulCreate",
                     &format!("Created pod: {}", name_of(&written.object)),
                 );
                 ctx.pods.observe(written.object);
-                new_active += 1;
             }
             Err(error) => {
                 ctx.recorder.record(
-                    &job,
+                    job,
                     EventType::Warning,
                     "FailedCreate",
                     &format!("Error creating: {}", error.message),
@@ -740,28 +659,6 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
             }
         }
     }
-    status["active"] = json!(new_active);
-    status["ready"] = json!(active.iter().filter(|p| is_ready(p)).count());
-    status["terminating"] = json!(terminating);
-    if status["succeeded"].is_null() {
-        status["succeeded"] = json!(0);
-    }
-    if status["failed"].is_null() {
-        status["failed"] = json!(0);
-    }
-    if status["uncountedTerminatedPods"].is_null() {
-        status["uncountedTerminatedPods"] = json!({});
-    }
-    write_status(ctx, &job, &status).await?;
-    let mut next = wait.or(index_wait);
-    if let Some(d) = deadline {
-        let left = (d - now).to_std().unwrap_or_default();
-        next = Some(next.map_or(left, |n| n.min(left)));
-    }
-    Ok(match next {
-        Some(d) => Action::Requeue(d + Duration::from_millis(20)),
-        None => Action::AwaitChange,
-    })
 }
 
 /// A pod for the Job; Indexed Jobs' pods carry their index.
