@@ -514,6 +514,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_batch_can_create_change_delete_and_recreate_a_key() {
+        let (dir, store) = temp_store().await;
+        let key = ObjectKey::new("configmaps", "default", "x");
+        let mut events = store.watch("configmaps", None, store.revision()).unwrap();
+        // Issued together, these land in one batch and are decided in order.
+        let with = |v: &str| {
+            let mut o = cm("x");
+            o["data"] = json!({"v": v});
+            o
+        };
+        let (a, b, c, d, e) = tokio::join!(
+            store.create(key.clone(), with("1")),
+            store.update(key.clone(), with("2"), None),
+            store.delete(key.clone(), None),
+            store.create(key.clone(), with("3")),
+            store.create(key.clone(), with("4")),
+        );
+        let (a, b, c, d) = (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+        assert!(matches!(e, Err(StoreError::AlreadyExists)));
+        assert!(a.revision < b.revision && b.revision < c.revision && c.revision < d.revision);
+        assert_eq!(
+            c.object["data"]["v"], "2",
+            "a delete answers with the last state"
+        );
+        let now = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(
+            (now.revision, now.object["data"]["v"].clone()),
+            (d.revision, json!("3"))
+        );
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            kinds.push(events.next().await.unwrap().unwrap().kind);
+        }
+        assert_eq!(
+            kinds,
+            [
+                EventType::Added,
+                EventType::Modified,
+                EventType::Deleted,
+                EventType::Added
+            ]
+        );
+        // A reopened store (no row cache) sees the same.
+        drop(store);
+        let url = format!("sqlite://{}", dir.path().join("skiff.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let again = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(again.revision, d.revision);
+        let f = store
+            .update(key.clone(), with("5"), Some(d.revision))
+            .await
+            .unwrap();
+        assert_eq!(f.object["data"]["v"], "5");
+    }
+
+    #[tokio::test]
     async fn list_pages_in_key_order() {
         let (_dir, store) = temp_store().await;
         for name in ["c", "a", "b", "d"] {

@@ -1,12 +1,14 @@
 //! The single writer: drains queued writes into one transaction per batch (group commit),
 //! assigns revisions, and publishes events only after the commit is durable.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::Value;
+use sqlx::Connection;
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Row};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{Event, EventType, ObjectKey, StoreError, Stored};
@@ -57,6 +59,7 @@ pub(super) fn spawn(
         events,
         revision,
         compacted,
+        rows: RowCache::default(),
     };
     tokio::spawn(writer.run(rx));
     tx
@@ -67,6 +70,7 @@ struct Writer {
     events: broadcast::Sender<Arc<Event>>,
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
+    rows: RowCache,
 }
 
 /// The outcome of one write inside a batch, before the commit.
@@ -127,8 +131,10 @@ impl Writer {
         }
     }
 
-    /// Applies the writes in one transaction. On a database error the whole batch is rolled
-    /// back and every caller gets the error.
+    /// Applies the writes in one transaction: the objects' current rows come from the row
+    /// cache or one read, each write is decided in memory in order, and the batch is written
+    /// with a few multi-row statements. On a database error the whole batch is rolled back
+    /// and every caller gets the error.
     #[allow(clippy::type_complexity)]
     async fn apply_batch(
         &mut self,
@@ -142,25 +148,75 @@ impl Writer {
         ),
     > {
         let writes: Vec<_> = writes.collect();
-        let mut pending = Vec::with_capacity(writes.len());
-        let mut revision = start;
-        let outcome: Result<(), sqlx::Error> = async {
-            let mut tx = self.conn.begin().await?;
-            for (op, reply) in writes {
-                let result = apply_one(&mut tx, op, &mut revision).await?;
-                pending.push(Pending { reply, result });
+        let mut replies = Vec::with_capacity(writes.len());
+        let mut ops = Vec::with_capacity(writes.len());
+        for (op, reply) in writes {
+            ops.push(op);
+            replies.push(reply);
+        }
+        let mut tx = match self.conn.begin().await {
+            Ok(tx) => tx,
+            Err(error) => return Err((replies, error)),
+        };
+        let outcome: Result<(Batch, Vec<Result<(Stored, Event), StoreError>>), sqlx::Error> =
+            async {
+                let missing: Vec<&ObjectKey> = {
+                    let mut seen = HashSet::new();
+                    ops.iter()
+                        .map(WriteOp::key)
+                        .filter(|k| self.rows.get(k).is_none() && seen.insert(*k))
+                        .collect()
+                };
+                let fetched = fetch_rows(&mut tx, &missing).await?;
+                let mut batch = Batch::default();
+                let mut revision = start;
+                let results = ops
+                    .into_iter()
+                    .map(|op| {
+                        let key = op.key().clone();
+                        if !batch.state.contains_key(&key) {
+                            let before = self
+                                .rows
+                                .get(&key)
+                                .cloned()
+                                .or_else(|| fetched.get(&key).cloned());
+                            if before.is_some() {
+                                batch.existed.insert(key.clone());
+                            }
+                            batch.state.insert(key.clone(), before);
+                        }
+                        batch.apply(op, &mut revision)
+                    })
+                    .collect::<Vec<_>>();
+                batch.last = revision;
+                write_batch(&mut tx, &batch).await?;
+                Ok((batch, results))
             }
-            sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'revision'")
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
+            .await;
+        let (batch, results) = match outcome {
+            Ok(done) => done,
+            Err(error) => {
+                // The transaction rolls back when dropped; the cache may hold its rows.
+                self.rows.clear();
+                return Err((replies, error));
+            }
+        };
+        if let Err(error) = tx.commit().await {
+            self.rows.clear();
+            return Err((replies, error));
         }
-        .await;
-        match outcome {
-            Ok(()) => Ok((pending, revision)),
-            Err(error) => Err((pending.into_iter().map(|p| p.reply).collect(), error)),
+        for (key, row) in batch.state {
+            match row {
+                Some(row) => self.rows.put(key, row),
+                None => self.rows.remove(&key),
+            }
         }
+        let pending = replies
+            .into_iter()
+            .zip(results)
+            .map(|(reply, result)| Pending { reply, result })
+            .collect();
+        Ok((pending, batch.last))
     }
 
     async fn compact(&mut self, upto: i64, batch: i64) -> Result<u64, StoreError> {
@@ -205,135 +261,297 @@ fn set_resource_version(object: &mut Value, revision: i64) {
     }
 }
 
-/// Applies one write inside the batch's transaction. Logical failures (exists, not found,
-/// conflict) are returned inside `Ok`; only database errors abort the batch.
-async fn apply_one(
-    tx: &mut SqliteConnection,
-    op: WriteOp,
-    revision: &mut i64,
-) -> Result<Result<(Stored, Event), StoreError>, sqlx::Error> {
-    let key = match &op {
-        WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
-            key.clone()
-        }
-    };
-    let current = sqlx::query(
-        "SELECT revision, value FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
-    )
-    .bind(&key.resource)
-    .bind(&key.namespace)
-    .bind(&key.name)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let current: Option<(i64, String)> = match current {
-        Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
-        None => None,
-    };
-
-    let (kind, mut object, prev_text) = match (op, &current) {
-        (WriteOp::Create { .. }, Some(_)) => return Ok(Err(StoreError::AlreadyExists)),
-        (WriteOp::Create { object, .. }, None) => (EventType::Added, object, None),
-        (WriteOp::Update { .. } | WriteOp::Delete { .. }, None) => {
-            return Ok(Err(StoreError::NotFound));
-        }
-        (
-            WriteOp::Update {
-                expected: Some(expected),
-                ..
-            }
-            | WriteOp::Delete {
-                expected: Some(expected),
-                ..
-            },
-            Some((current_rev, _)),
-        ) if expected != *current_rev => {
-            return Ok(Err(StoreError::Conflict {
-                expected,
-                current: *current_rev,
-            }));
-        }
-        (WriteOp::Update { object, .. }, Some((_, prev))) => {
-            (EventType::Modified, object, Some(prev.clone()))
-        }
-        (WriteOp::Delete { .. }, Some((_, prev))) => match serde_json::from_str(prev) {
-            Ok(object) => (EventType::Deleted, object, Some(prev.clone())),
-            Err(source) => {
-                return Ok(Err(StoreError::Corrupt {
-                    key: format!("{}/{}/{}", key.resource, key.namespace, key.name),
-                    source,
-                }));
-            }
-        },
-    };
-
-    *revision += 1;
-    let rev = *revision;
-    set_resource_version(&mut object, rev);
-    let text = object.to_string();
-
-    match kind {
-        EventType::Added => {
-            sqlx::query(
-                "INSERT INTO objects (resource, namespace, name, revision, created_revision, value)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-            )
-            .bind(&key.resource)
-            .bind(&key.namespace)
-            .bind(&key.name)
-            .bind(rev)
-            .bind(&text)
-            .execute(&mut *tx)
-            .await?;
-        }
-        EventType::Modified => {
-            sqlx::query(
-                "UPDATE objects SET revision = ?4, value = ?5
-                 WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
-            )
-            .bind(&key.resource)
-            .bind(&key.namespace)
-            .bind(&key.name)
-            .bind(rev)
-            .bind(&text)
-            .execute(&mut *tx)
-            .await?;
-        }
-        EventType::Deleted => {
-            sqlx::query("DELETE FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3")
-                .bind(&key.resource)
-                .bind(&key.namespace)
-                .bind(&key.name)
-                .execute(&mut *tx)
-                .await?;
+impl WriteOp {
+    fn key(&self) -> &ObjectKey {
+        match self {
+            WriteOp::Create { key, .. }
+            | WriteOp::Update { key, .. }
+            | WriteOp::Delete { key, .. } => key,
         }
     }
-    sqlx::query(
-        "INSERT INTO events (revision, resource, namespace, name, type, value, prev_value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(rev)
-    .bind(&key.resource)
-    .bind(&key.namespace)
-    .bind(&key.name)
-    .bind(kind.code())
-    .bind(&text)
-    .bind(prev_text.as_deref())
-    .execute(&mut *tx)
-    .await?;
+}
 
-    let prev = prev_text.and_then(|t| serde_json::from_str(&t).ok().map(Arc::new));
-    let object = Arc::new(object);
-    Ok(Ok((
-        Stored {
-            revision: rev,
-            object: object.clone(),
-        },
-        Event {
-            revision: rev,
-            key,
+/// An object's current row as the writer knows it.
+#[derive(Clone)]
+struct Row {
+    revision: i64,
+    /// The revision it was created at.
+    created: i64,
+    object: Arc<Value>,
+    text: Arc<str>,
+}
+
+/// How many recently written rows the writer remembers, so that most writes (a pod's status
+/// updates right after its creation, say) need no read before them.
+const CACHED_ROWS: usize = 2048;
+
+/// The writer's cache of current rows. Only the writer changes the objects table, so a row
+/// it wrote stays true until it writes that key again; a failed batch clears the cache.
+#[derive(Default)]
+struct RowCache {
+    rows: HashMap<ObjectKey, Row>,
+    order: VecDeque<ObjectKey>,
+}
+
+impl RowCache {
+    fn get(&self, key: &ObjectKey) -> Option<&Row> {
+        self.rows.get(key)
+    }
+
+    fn put(&mut self, key: ObjectKey, row: Row) {
+        if self.rows.insert(key.clone(), row).is_none() {
+            self.order.push_back(key);
+        }
+        while self.rows.len() > CACHED_ROWS {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.rows.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        self.rows.remove(key);
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.order.clear();
+    }
+}
+
+/// One batch decided in memory: each key's state as the writes go, and what must be written.
+#[derive(Default)]
+struct Batch {
+    /// Each key's current row (None: absent) as of the writes applied so far.
+    state: HashMap<ObjectKey, Option<Row>>,
+    /// Keys that had a row before the batch.
+    existed: HashSet<ObjectKey>,
+    /// Keys deleted at some point in the batch.
+    deleted: HashSet<ObjectKey>,
+    /// Keys written in the batch, in first-write order.
+    touched: Vec<ObjectKey>,
+    /// The events rows: revision, key, type, text, text before.
+    events: Vec<(i64, ObjectKey, EventType, Arc<str>, Option<Arc<str>>)>,
+    /// The last revision assigned.
+    last: i64,
+}
+
+impl Batch {
+    /// Applies one write to the in-memory state. Logical failures (exists, not found,
+    /// conflict) leave the state as it was.
+    fn apply(&mut self, op: WriteOp, revision: &mut i64) -> Result<(Stored, Event), StoreError> {
+        let key = op.key().clone();
+        let current = self.state.get(&key).cloned().flatten();
+        let (kind, mut object, created) = match (op, &current) {
+            (WriteOp::Create { .. }, Some(_)) => return Err(StoreError::AlreadyExists),
+            (WriteOp::Create { object, .. }, None) => (EventType::Added, object, None),
+            (WriteOp::Update { .. } | WriteOp::Delete { .. }, None) => {
+                return Err(StoreError::NotFound);
+            }
+            (
+                WriteOp::Update {
+                    expected: Some(expected),
+                    ..
+                }
+                | WriteOp::Delete {
+                    expected: Some(expected),
+                    ..
+                },
+                Some(row),
+            ) if expected != row.revision => {
+                return Err(StoreError::Conflict {
+                    expected,
+                    current: row.revision,
+                });
+            }
+            (WriteOp::Update { object, .. }, Some(row)) => {
+                (EventType::Modified, object, Some(row.created))
+            }
+            (WriteOp::Delete { .. }, Some(row)) => {
+                (EventType::Deleted, row.object.as_ref().clone(), None)
+            }
+        };
+        *revision += 1;
+        let rev = *revision;
+        set_resource_version(&mut object, rev);
+        let text: Arc<str> = Arc::from(object.to_string());
+        let object = Arc::new(object);
+        let prev = current.as_ref();
+        self.events.push((
+            rev,
+            key.clone(),
             kind,
-            object,
-            prev,
-        },
-    )))
+            text.clone(),
+            prev.map(|row| row.text.clone()),
+        ));
+        if !self.touched.contains(&key) {
+            self.touched.push(key.clone());
+        }
+        let next = match kind {
+            EventType::Deleted => {
+                self.deleted.insert(key.clone());
+                None
+            }
+            _ => Some(Row {
+                revision: rev,
+                created: created.unwrap_or(rev),
+                object: object.clone(),
+                text,
+            }),
+        };
+        let event = Event {
+            revision: rev,
+            key: key.clone(),
+            kind,
+            object: object.clone(),
+            prev: prev.map(|row| row.object.clone()),
+        };
+        self.state.insert(key, next);
+        Ok((
+            Stored {
+                revision: rev,
+                object,
+            },
+            event,
+        ))
+    }
+}
+
+/// Rows per multi-row statement (SQLite allows 32,766 parameters; 7 columns x 128 rows stays
+/// well inside it).
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// `rows` groups of `columns` placeholders: the only part of the writer's statements built at
+/// run time (hence `AssertSqlSafe`); every value is bound.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(","));
+    vec![row; rows].join(",")
+}
+
+/// Reads the current rows of `keys` (those not cached) in as few statements as possible.
+async fn fetch_rows(
+    tx: &mut SqliteConnection,
+    keys: &[&ObjectKey],
+) -> Result<HashMap<ObjectKey, Row>, sqlx::Error> {
+    let mut rows = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT resource, namespace, name, revision, created_revision, value FROM objects
+             WHERE (resource, namespace, name) IN (VALUES {})",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in chunk {
+            query = query
+                .bind(key.resource.as_str())
+                .bind(key.namespace.as_str())
+                .bind(key.name.as_str());
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            let key = ObjectKey {
+                resource: row.try_get(0)?,
+                namespace: row.try_get(1)?,
+                name: row.try_get(2)?,
+            };
+            let text: String = row.try_get(5)?;
+            let object: Value = serde_json::from_str(&text).map_err(|source| {
+                sqlx::Error::Decode(Box::new(StoreError::Corrupt {
+                    key: format!("{}/{}/{}", key.resource, key.namespace, key.name),
+                    source,
+                }))
+            })?;
+            rows.insert(
+                key,
+                Row {
+                    revision: row.try_get(3)?,
+                    created: row.try_get(4)?,
+                    object: Arc::new(object),
+                    text: Arc::from(text),
+                },
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes a decided batch: rows that went (or were replaced by a new object of the same
+/// name) are deleted, the rest upserted, and every write's event inserted.
+async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sqlx::Error> {
+    let gone: Vec<&ObjectKey> = batch
+        .touched
+        .iter()
+        .filter(|k| batch.existed.contains(*k) && batch.deleted.contains(*k))
+        .collect();
+    for chunk in gone.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "DELETE FROM objects WHERE (resource, namespace, name) IN (VALUES {})",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in chunk {
+            query = query
+                .bind(key.resource.as_str())
+                .bind(key.namespace.as_str())
+                .bind(key.name.as_str());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    let present: Vec<(&ObjectKey, &Row)> = batch
+        .touched
+        .iter()
+        .filter_map(|k| {
+            batch
+                .state
+                .get(k)
+                .and_then(Option::as_ref)
+                .map(|row| (k, row))
+        })
+        .collect();
+    for chunk in present.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO objects (resource, namespace, name, revision, created_revision, value)
+             VALUES {}
+             ON CONFLICT (resource, namespace, name)
+             DO UPDATE SET revision = excluded.revision, value = excluded.value",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, row) in chunk {
+            query = query
+                .bind(key.resource.as_str())
+                .bind(key.namespace.as_str())
+                .bind(key.name.as_str())
+                .bind(row.revision)
+                .bind(row.created)
+                .bind(row.text.as_ref());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events (revision, resource, namespace, name, type, value, prev_value)
+             VALUES {}",
+            placeholders(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (revision, key, kind, text, prev) in chunk {
+            query = query
+                .bind(*revision)
+                .bind(key.resource.as_str())
+                .bind(key.namespace.as_str())
+                .bind(key.name.as_str())
+                .bind(kind.code())
+                .bind(text.as_ref())
+                .bind(prev.as_deref());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'revision'")
+        .bind(batch.last)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
