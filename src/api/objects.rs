@@ -1413,6 +1413,54 @@ impl Objects {
         })
     }
 
+    /// Like [`Objects::modify`], but first tries the change on `cached` (a copy of the object
+    /// a controller holds in its cache), guarded by its resourceVersion, which spares the
+    /// read; if the cache was stale it falls back to [`Objects::modify`].
+    pub async fn modify_cached(
+        &self,
+        resource: &'static Resource,
+        cached: &Value,
+        subresource: Option<&str>,
+        manager: &str,
+        mut change: impl FnMut(&mut Value) -> bool,
+    ) -> Result<Option<Arc<Value>>, ApiError> {
+        let namespace = cached["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = name_of(cached);
+        let revision = cached["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse::<i64>().ok());
+        if let Some(revision) = revision {
+            let mut new = cached.clone();
+            if !change(&mut new) {
+                return Ok(None);
+            }
+            let current = Stored {
+                revision,
+                object: Arc::new(cached.clone()),
+            };
+            let opts = WriteOptions::controller(manager);
+            match self
+                .commit_update(
+                    resource,
+                    namespace,
+                    name,
+                    &current,
+                    new,
+                    subresource,
+                    &opts,
+                    true,
+                )
+                .await
+            {
+                Err(e) if e.reason == Reason::Conflict => {}
+                Err(e) => return Err(e),
+                Ok(w) => return Ok(Some(w.object)),
+            }
+        }
+        self.modify(resource, namespace, name, subresource, manager, change)
+            .await
+    }
+
     /// Reads, changes and writes an object for a controller, retrying on conflicts. `change`
     /// returns false to skip the write.
     pub async fn modify(

@@ -184,7 +184,8 @@ async fn write_events(objects: Objects, component: &'static str, mut rx: mpsc::R
     }
 }
 
-/// Bumps the count of an existing Event of the same name, or creates it.
+/// Creates the Event, or bumps the count of the existing one of the same name. Most events
+/// are new, so the create comes first and costs no read.
 async fn write_event(
     objects: &Objects,
     component: &'static str,
@@ -194,7 +195,21 @@ async fn write_event(
     let last = pending.event["lastTimestamp"].clone();
     let message = pending.event["message"].clone();
     let repeats = pending.repeats;
-    let bumped = objects
+    pending.event["count"] = json!(repeats);
+    match objects
+        .create(
+            events,
+            &pending.namespace,
+            pending.event,
+            &WriteOptions::controller(component),
+        )
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.reason == Reason::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    objects
         .modify(
             events,
             &pending.namespace,
@@ -209,26 +224,8 @@ async fn write_event(
                 true
             },
         )
-        .await;
-    match bumped {
-        Ok(_) => return Ok(()),
-        Err(e) if e.reason == Reason::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    pending.event["count"] = json!(repeats);
-    match objects
-        .create(
-            events,
-            &pending.namespace,
-            pending.event,
-            &WriteOptions::controller(component),
-        )
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+        .map(|_| ())
 }
 
 #[cfg(test)]

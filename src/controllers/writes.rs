@@ -26,10 +26,9 @@ pub async fn write_status(
     }
     let object_uid = uid(object).to_string();
     let written = objects
-        .modify(
+        .modify_cached(
             cache.resource(),
-            namespace(object),
-            name_of(object),
+            object,
             Some("status"),
             manager,
             |current| {

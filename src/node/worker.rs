@@ -55,6 +55,10 @@ struct Pod {
     changed: Notify,
     /// Cancelled when the pod must stop (deleted, deadline).
     stop: CancelToken,
+    /// The pod as the API last showed it (its feed) and as this worker last wrote it: the
+    /// newer of the two is the base of the next status write, which then needs no read.
+    seen: watch::Receiver<Arc<Value>>,
+    written: Mutex<Option<Arc<Value>>>,
 }
 
 impl Pod {
@@ -96,13 +100,20 @@ impl Pod {
             )
         };
         let now = now();
+        let base = {
+            let seen = self.seen.borrow().clone();
+            let written = self.written.lock().expect("written").clone();
+            match written {
+                Some(w) if revision(&w) > revision(&seen) => w,
+                _ => seen,
+            }
+        };
         let result = self
             .agent
             .objects
-            .modify(
+            .modify_cached(
                 pods(),
-                &self.namespace,
-                &self.name,
+                &base,
                 Some("status"),
                 COMPONENT,
                 |pod| {
@@ -144,7 +155,12 @@ impl Pod {
             )
             .await;
         match result {
-            Ok(_) => true,
+            Ok(written) => {
+                if let Some(pod) = written {
+                    *self.written.lock().expect("written") = Some(pod);
+                }
+                true
+            }
             Err(e) if e.reason == Reason::NotFound => false,
             Err(error) => {
                 tracing::warn!(%error, pod = %self.name, "status update failed");
@@ -152,6 +168,14 @@ impl Pod {
             }
         }
     }
+}
+
+/// An object's resourceVersion as a number (0 when missing).
+fn revision(object: &Value) -> i64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// An [`OutputSink`] that writes one stream of an attempt to its CRI log file.
@@ -279,6 +303,8 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         }),
         changed: Notify::new(),
         stop: CancelToken::new(),
+        seen: updates.clone(),
+        written: Mutex::new(None),
     });
     let finished_already = matches!(stored_phase.as_str(), "Succeeded" | "Failed");
 

@@ -192,11 +192,10 @@ async fn write_status(ctx: &Ctx, job: &Value, status: &Value) -> Result<Arc<Valu
 }
 
 async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let pod_uid = uid(pod).to_string();
     match ctx
         .objects
-        .modify(ctx.pods.resource(), ns, name_of(pod), None, MANAGER, |p| {
+        .modify_cached(ctx.pods.resource(), pod, None, MANAGER, |p| {
             if uid(p) != pod_uid || !has_finalizer(p) {
                 return false;
             }
