@@ -111,6 +111,43 @@ fn reasons(server: &Server, cronjob: &str) -> Vec<String> {
         .collect()
 }
 
+/// Like `eventually`, but the panic shows `context()`.
+fn within<T>(secs: u64, mut f: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "condition not met within {secs}s at {}\n{}",
+                Utc::now(),
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Jobs, pods, CronJobs and events, for a failure message.
+fn state(server: &Server) -> String {
+    let get = |what: &str| {
+        String::from_utf8_lossy(&server.kubectl(&["get", what, "-o", "wide"]).stdout).into_owned()
+    };
+    let statuses = server.kubectl_ok(&[
+        "get",
+        "cronjobs",
+        "-o",
+        "custom-columns=NAME:.metadata.name,STATUS:.status",
+    ]);
+    format!(
+        "{}\n{}\n{statuses}\n{}",
+        get("jobs"),
+        get("pods"),
+        get("events")
+    )
+}
+
 fn cronjob(server: &Server, name: &str) -> Value {
     server.kubectl_json(&["get", "cronjob", name])
 }
@@ -176,7 +213,22 @@ spec:
         spec:
           restartPolicy: Never
           terminationGracePeriodSeconds: 0
-          containers: [{name: main, image: "sleeper:v1", args: ["3600"]}]
+          containers: [{name: main, image: "sleeper:v1", args: ["80"]}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: strict}
+spec:
+  schedule: "* * * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 10
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 0
+          containers: [{name: main, image: "sleeper:v1", args: ["80"]}]
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -382,6 +434,22 @@ fn cronjobs_fire_on_the_minute_with_policies_history_suspend_and_manual_runs() {
 
     // The second minute.
     sleep_until(second);
+    // Forbid: the first Job (80 s long) is still running, so nothing else starts yet.
+    eventually(10, || {
+        reasons(&server, "forbid")
+            .contains(&"JobAlreadyActive".to_string())
+            .then_some(())
+    });
+    for name in ["forbid", "strict"] {
+        let first_job = job_name(name, first);
+        assert_eq!(
+            names(&jobs_of(&server, name)),
+            std::slice::from_ref(&first_job)
+        );
+        let cj = cronjob(&server, name);
+        assert_eq!(active_names(&cj), [first_job]);
+        assert_eq!(time(&cj["status"]["lastScheduleTime"]), Some(first));
+    }
     let tick_second = job_name("tick", second);
     // History: one successful tick Job is kept, one failed broken Job.
     eventually(30, || {
@@ -407,19 +475,35 @@ fn cronjobs_fire_on_the_minute_with_policies_history_suspend_and_manual_runs() {
     });
     assert!(reasons(&server, "replace").contains(&"SuccessfulDelete".to_string()));
 
-    // Forbid: the running Job stays, and nothing else starts.
-    eventually(10, || {
-        reasons(&server, "forbid")
-            .contains(&"JobAlreadyActive".to_string())
-            .then_some(())
-    });
-    assert_eq!(
-        names(&jobs_of(&server, "forbid")),
-        std::slice::from_ref(&forbid_first)
+    // Forbid kept the second minute pending: it runs once the first Job finishes (as in
+    // Kubernetes), unless that is past the starting deadline.
+    let forbid_second = job_name("forbid", second);
+    within(
+        60,
+        || {
+            names(&jobs_of(&server, "forbid"))
+                .contains(&forbid_second)
+                .then_some(())
+        },
+        || state(&server),
     );
     let forbid = cronjob(&server, "forbid");
-    assert_eq!(active_names(&forbid), [forbid_first]);
-    assert_eq!(time(&forbid["status"]["lastScheduleTime"]), Some(first));
+    assert_eq!(time(&forbid["status"]["lastScheduleTime"]), Some(second));
+    assert_eq!(active_names(&forbid), [forbid_second]);
+    eventually(10, || {
+        reasons(&server, "strict")
+            .contains(&"MissSchedule".to_string())
+            .then_some(())
+    });
+    let strict_first = job_name("strict", first);
+    let strict = eventually(20, || {
+        let cj = cronjob(&server, "strict");
+        let jobs = jobs_of(&server, "strict");
+        (jobs.iter().all(finished) && active_names(&cj).is_empty()).then_some(jobs)
+    });
+    assert_eq!(names(&strict), std::slice::from_ref(&strict_first));
+    let strict = cronjob(&server, "strict");
+    assert_eq!(time(&strict["status"]["lastScheduleTime"]), Some(first));
 
     // Suspended: only the manual run, ever.
     assert_eq!(names(&jobs_of(&server, "paused")), ["by-hand"]);
