@@ -8,8 +8,10 @@
 //! 2. brings `status.active` in line with its Jobs: finished ones leave (`SawCompletedJob`),
 //!    vanished ones leave (`MissingJob`), and `lastSuccessfulTime` follows the newest
 //!    completion. As in Kubernetes, a running Job the controller did not schedule (for
-//!    example one made by `kubectl create job --from=cronjob/NAME`) is not listed
-//!    (`UnexpectedJob`), so it does not hold back a `Forbid` CronJob;
+//!    example one made by `kubectl create job --from=cronjob/NAME`) is not listed, so it
+//!    does not hold back a `Forbid` CronJob; it earns an `UnexpectedJob` warning unless it
+//!    carries kubectl's `cronjob.kubernetes.io/instantiate: manual` (Kubernetes warns about
+//!    those too, at every sync while they run);
 //! 3. unless the CronJob is suspended or being deleted, finds the most recent scheduled time
 //!    since `status.lastScheduleTime` (or its creation): only that one, however many were
 //!    missed while the server was down, so a long outage means one catch-up run, not a
@@ -264,6 +266,8 @@ pub fn track(status: &Value, cronjob: &str, jobs: &[Arc<Value>]) -> (Value, Vec<
                     active.push(job_reference(job));
                     record_scheduled(&mut status, time);
                 }
+                // Asked for (`kubectl create job --from`): not listed, and no warning.
+                None if job["metadata"]["annotations"][INSTANTIATE] == "manual" => {}
                 None => notes.push(Note::warning(
                     "UnexpectedJob",
                     format!(
@@ -684,12 +688,18 @@ mod tests {
             Some("2024-05-01T10:00:00Z"),
             Some("2024-05-01T10:00:07Z"),
         );
-        let manual = job("backup-manual", None, None, None);
+        let stray = job("backup-stray", None, None, None);
+        let mut manual = (*job("backup-manual", None, None, None)).clone();
+        manual["metadata"]["annotations"] = json!({INSTANTIATE: "manual"});
         let status = json!({
             "active": [job_reference(&done), {"kind": "Job", "name": "gone", "uid": "uid-gone"}],
             "lastScheduleTime": "2024-05-01T10:05:00Z",
         });
-        let (status, notes) = track(&status, "backup", &[running.clone(), done, manual]);
+        let (status, notes) = track(
+            &status,
+            "backup",
+            &[running.clone(), done, stray, Arc::new(manual)],
+        );
         assert_eq!(status["active"], json!([job_reference(&running)]));
         assert_eq!(status["lastScheduleTime"], "2024-05-01T10:10:00Z");
         assert_eq!(status["lastSuccessfulTime"], "2024-05-01T10:00:07Z");
