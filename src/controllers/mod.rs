@@ -4,6 +4,7 @@
 //! The workload controllers share one set of informers ([`informer`]) and the runner
 //! ([`runner`]); they start once this server holds the controller Lease ([`leader`]).
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod event_filter;
@@ -35,6 +36,7 @@ pub async fn spawn_all(objects: Objects, data_dir: std::path::PathBuf) {
         daemonset::register(&objects, &mut informers);
         statefulset::register(&objects, &mut informers);
         job::register(&objects, &mut informers);
+        cronjob::register(&objects, &mut informers);
         volumes::register(&objects, &mut informers, data_dir);
         informers.start().await;
     });

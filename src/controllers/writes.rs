@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::informer::{Cache, controller_ref, controller_uid, is_deleting, namespace, uid};
 use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, name_of};
+use crate::api::objects::{DeleteOptions, Objects, Propagation, name_of};
 use crate::api::selector::LabelSelector;
 
 /// Writes `status` to the object's status subresource unless it already has it (as cached or
@@ -54,8 +54,20 @@ pub async fn write_status(
 /// Deletes the object (with the default grace and propagation). Returns false when it was
 /// already gone.
 pub async fn delete(objects: &Objects, cache: &Cache, object: &Value) -> Result<bool, ApiError> {
+    delete_with(objects, cache, object, None).await
+}
+
+/// Deletes the object with `propagation` (None: the kind's default) and the default grace.
+/// Returns false when it was already gone.
+pub async fn delete_with(
+    objects: &Objects,
+    cache: &Cache,
+    object: &Value,
+    propagation: Option<Propagation>,
+) -> Result<bool, ApiError> {
     let options = DeleteOptions {
         uid: Some(uid(object).to_string()),
+        propagation,
         ..DeleteOptions::default()
     };
     let ns = namespace(object);

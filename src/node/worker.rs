@@ -111,48 +111,40 @@ impl Pod {
         let result = self
             .agent
             .objects
-            .modify_cached(
-                pods(),
-                &base,
-                Some("status"),
-                COMPONENT,
-                |pod| {
-                    if pod.pointer("/metadata/uid").and_then(Value::as_str)
-                        != Some(self.uid.as_str())
-                    {
-                        return false;
-                    }
-                    let previous = pod["status"]["conditions"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let mut status = pod["status"].clone();
-                    status["phase"] = json!(phase);
-                    status["conditions"] = json!(status::conditions(
-                        &previous,
-                        phase,
-                        init_done,
-                        &containers,
-                        &now
-                    ));
-                    status["hostIP"] = json!("127.0.0.1");
-                    status["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
-                    status["startTime"] = json!(start_time);
-                    if !init_json.is_empty() {
-                        status["initContainerStatuses"] = json!(init_json);
-                    }
-                    status["containerStatuses"] = json!(containers_json);
-                    if let Some((reason, message)) = &failure {
-                        status["reason"] = json!(reason);
-                        status["message"] = json!(message);
-                    }
-                    if pod["status"] == status {
-                        return false;
-                    }
-                    pod["status"] = status;
-                    true
-                },
-            )
+            .modify_cached(pods(), &base, Some("status"), COMPONENT, |pod| {
+                if pod.pointer("/metadata/uid").and_then(Value::as_str) != Some(self.uid.as_str()) {
+                    return false;
+                }
+                let previous = pod["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut status = pod["status"].clone();
+                status["phase"] = json!(phase);
+                status["conditions"] = json!(status::conditions(
+                    &previous,
+                    phase,
+                    init_done,
+                    &containers,
+                    &now
+                ));
+                status["hostIP"] = json!("127.0.0.1");
+                status["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
+                status["startTime"] = json!(start_time);
+                if !init_json.is_empty() {
+                    status["initContainerStatuses"] = json!(init_json);
+                }
+                status["containerStatuses"] = json!(containers_json);
+                if let Some((reason, message)) = &failure {
+                    status["reason"] = json!(reason);
+                    status["message"] = json!(message);
+                }
+                if pod["status"] == status {
+                    return false;
+                }
+                pod["status"] = status;
+                true
+            })
             .await;
         match result {
             Ok(written) => {

@@ -17,8 +17,12 @@ pub struct Server {
     pub ca_pem: Vec<u8>,
 }
 
+/// The `skiff` under test: `$SKIFF_BIN` if set (a copy of a build, for worktrees that share a
+/// target directory and so overwrite each other's `target/debug/skiff`), else cargo's.
 fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_skiff"))
+    std::env::var_os("SKIFF_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_skiff")))
 }
 
 /// Reads the server URL out of a kubeconfig.
