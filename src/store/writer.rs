@@ -322,6 +322,15 @@ impl RowCache {
     }
 }
 
+/// One row of the `events` table.
+struct EventRow {
+    revision: i64,
+    key: ObjectKey,
+    kind: EventType,
+    text: Arc<str>,
+    prev: Option<Arc<str>>,
+}
+
 /// One batch decided in memory: each key's state as the writes go, and what must be written.
 #[derive(Default)]
 struct Batch {
@@ -333,8 +342,8 @@ struct Batch {
     deleted: HashSet<ObjectKey>,
     /// Keys written in the batch, in first-write order.
     touched: Vec<ObjectKey>,
-    /// The events rows: revision, key, type, text, text before.
-    events: Vec<(i64, ObjectKey, EventType, Arc<str>, Option<Arc<str>>)>,
+    /// The events rows, in revision order.
+    events: Vec<EventRow>,
     /// The last revision assigned.
     last: i64,
 }
@@ -380,13 +389,13 @@ impl Batch {
         let text: Arc<str> = Arc::from(object.to_string());
         let object = Arc::new(object);
         let prev = current.as_ref();
-        self.events.push((
-            rev,
-            key.clone(),
+        self.events.push(EventRow {
+            revision: rev,
+            key: key.clone(),
             kind,
-            text.clone(),
-            prev.map(|row| row.text.clone()),
-        ));
+            text: text.clone(),
+            prev: prev.map(|row| row.text.clone()),
+        });
         if !self.touched.contains(&key) {
             self.touched.push(key.clone());
         }
@@ -537,15 +546,15 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
             placeholders(chunk.len(), 7)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (revision, key, kind, text, prev) in chunk {
+        for row in chunk {
             query = query
-                .bind(*revision)
-                .bind(key.resource.as_str())
-                .bind(key.namespace.as_str())
-                .bind(key.name.as_str())
-                .bind(kind.code())
-                .bind(text.as_ref())
-                .bind(prev.as_deref());
+                .bind(row.revision)
+                .bind(row.key.resource.as_str())
+                .bind(row.key.namespace.as_str())
+                .bind(row.key.name.as_str())
+                .bind(row.kind.code())
+                .bind(row.text.as_ref())
+                .bind(row.prev.as_deref());
         }
         query.execute(&mut *tx).await?;
     }
