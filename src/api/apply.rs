@@ -17,7 +17,7 @@
 //! object's version), no unions, no schema-change reconciliation.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Number, Value};
 
@@ -729,6 +729,7 @@ enum ListRel {
     Keys(Vec<String>),
 }
 
+#[derive(Clone)]
 enum Shape<'a> {
     Scalar,
     Deduced,
@@ -752,6 +753,9 @@ struct Ctx<'a> {
     root: Ty<'a>,
     /// Whether the root is a built-in Kubernetes type (`io.k8s.api.*`).
     builtin: bool,
+    /// Shapes already worked out, by schema node (a walk meets the same types again and
+    /// again: every container, every env var...).
+    shapes: std::cell::RefCell<HashMap<*const Value, Shape<'a>>>,
 }
 
 /// Who writes, for entries.
@@ -785,12 +789,17 @@ impl<'a> Ctx<'a> {
             defs,
             root,
             builtin,
+            shapes: std::cell::RefCell::default(),
         }
     }
 
     fn resolve_ref(&self, reference: &str) -> Option<&'a Value> {
         let name = reference.rsplit('/').next()?;
-        self.defs.get(&name.replace("~1", "/").replace("~0", "~"))
+        if name.contains('~') {
+            self.defs.get(&name.replace("~1", "/").replace("~0", "~"))
+        } else {
+            self.defs.get(name)
+        }
     }
 
     /// A schema keyword, looked up on the node first, then through `$ref` / `allOf`.
@@ -833,6 +842,16 @@ impl<'a> Ctx<'a> {
             Ty::Schema(node) if node.is_object() => node,
             Ty::Schema(_) => return Shape::Deduced,
         };
+        let key = node as *const Value;
+        if let Some(shape) = self.shapes.borrow().get(&key) {
+            return shape.clone();
+        }
+        let shape = self.work_out_shape(node);
+        self.shapes.borrow_mut().insert(key, shape.clone());
+        shape
+    }
+
+    fn work_out_shape(&self, node: &'a Value) -> Shape<'a> {
         let flag = |k: &str| self.lookup(node, k).and_then(Value::as_bool) == Some(true);
         if flag("x-kubernetes-int-or-string") {
             return Shape::Scalar;

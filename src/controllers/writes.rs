@@ -193,3 +193,23 @@ pub async fn claim(
     }
     owned
 }
+
+/// Runs the futures as tasks of their own and returns their outputs in order. Controllers use
+/// it for a batch of writes, so that the writes' API work (defaulting, validation, managed
+/// fields) spreads over the runtime's threads instead of one task's, while the writes still
+/// share the store's group commits.
+pub async fn in_parallel<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        match handle.await {
+            Ok(output) => outputs.push(output),
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+    outputs
+}

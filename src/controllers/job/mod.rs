@@ -351,7 +351,7 @@ fn decide(
     None
 }
 
-async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
+async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> {
     let Some(job) = ctx.jobs.get(&key.namespace, &key.name) else {
         // The Job is gone: its pods must not keep the tracking finalizer.
         let orphans: Vec<Arc<Value>> = ctx
@@ -609,22 +609,27 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
 /// Removes the tracking finalizer from the pods, in one round of concurrent writes (they
 /// share the store's group commit).
 async fn release<'a>(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     pods: impl Iterator<Item = &'a Arc<Value>>,
 ) -> Result<(), ApiError> {
-    futures::future::try_join_all(pods.map(|pod| remove_finalizer(ctx, pod))).await?;
-    Ok(())
+    let removals = pods.map(|pod| {
+        let (ctx, pod) = (ctx.clone(), pod.clone());
+        async move { remove_finalizer(&ctx, &pod).await }
+    });
+    writes::in_parallel(removals)
+        .await
+        .into_iter()
+        .collect::<Result<(), ApiError>>()
 }
 
 /// Creates the Job's new pods (Indexed: one per index, with its failure counts).
 async fn create_pods(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     job: &Value,
     created: &[(Option<i64>, IndexFailures)],
     per_index: bool,
 ) {
     let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
-    let options = WriteOptions::controller(MANAGER);
     let creates = created.iter().map(|(index, failures)| {
         let mut pod = job_pod(job, *index);
         if per_index {
@@ -635,9 +640,15 @@ async fn create_pods(
                     json!(failures.ignored.to_string());
             }
         }
-        ctx.objects.create(ctx.pods.resource(), ns, pod, &options)
+        let (ctx, ns) = (ctx.clone(), ns.to_string());
+        async move {
+            let options = WriteOptions::controller(MANAGER);
+            ctx.objects
+                .create(ctx.pods.resource(), &ns, pod, &options)
+                .await
+        }
     });
-    for result in futures::future::join_all(creates).await {
+    for result in writes::in_parallel(creates).await {
         match result {
             Ok(written) => {
                 ctx.recorder.record(
