@@ -482,10 +482,9 @@ impl Objects {
         let namespaces = by_plural("", "v1", "namespaces").expect("namespaces are served");
         let ns = self
             .store
-            .get(&Self::key(namespaces, "", namespace))
-            .await?
+            .namespace(namespace)
             .ok_or_else(|| ApiError::not_found(namespaces, namespace))?;
-        if meta(&ns.object)
+        if meta(&ns)
             .get("deletionTimestamp")
             .is_some_and(|t| !t.is_null())
         {

@@ -186,7 +186,16 @@ struct Inner {
     events: broadcast::Sender<Arc<Event>>,
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
+    namespaces: Namespaces,
 }
+
+/// Every Namespace object by name, kept by the writer as it commits (before it answers), so
+/// the check every namespaced create makes (does the namespace exist, is it terminating)
+/// needs no read and sees every acknowledged write.
+pub(crate) type Namespaces = Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<Value>>>>;
+
+/// The store key of Namespaces.
+const NAMESPACES: &str = "namespaces";
 
 impl Store {
     /// Opens (creating if needed) the datastore at `url` (`sqlite://PATH`), applies migrations
@@ -225,6 +234,19 @@ impl Store {
         let compacted: i64 = row.try_get(0)?;
         let revision: i64 = row.try_get(1)?;
 
+        let mut known = std::collections::HashMap::new();
+        for row in sqlx::query("SELECT name, value FROM objects WHERE resource = ?1")
+            .bind(NAMESPACES)
+            .fetch_all(&readers)
+            .await?
+        {
+            let name: String = row.try_get(0)?;
+            let key = ObjectKey::new(NAMESPACES, "", &name);
+            let object = parse_value(row.try_get(1)?, &key)?;
+            known.insert(name, Arc::new(object));
+        }
+        let namespaces: Namespaces = Arc::new(std::sync::RwLock::new(known));
+
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let revision = Arc::new(AtomicI64::new(revision));
         let compacted = Arc::new(AtomicI64::new(compacted));
@@ -233,6 +255,7 @@ impl Store {
             events.clone(),
             revision.clone(),
             compacted.clone(),
+            namespaces.clone(),
         );
         Ok(Store {
             inner: Arc::new(Inner {
@@ -241,8 +264,19 @@ impl Store {
                 events,
                 revision,
                 compacted,
+                namespaces,
             }),
         })
+    }
+
+    /// The Namespace `name` as of the last commit, without a read.
+    pub fn namespace(&self, name: &str) -> Option<Arc<Value>> {
+        self.inner
+            .namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// The newest committed revision.

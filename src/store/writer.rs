@@ -11,7 +11,7 @@ use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Event, EventType, ObjectKey, StoreError, Stored};
+use super::{Event, EventType, NAMESPACES, Namespaces, ObjectKey, StoreError, Stored};
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -52,6 +52,7 @@ pub(super) fn spawn(
     events: broadcast::Sender<Arc<Event>>,
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
+    namespaces: Namespaces,
 ) -> mpsc::Sender<Request> {
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
@@ -60,6 +61,7 @@ pub(super) fn spawn(
         revision,
         compacted,
         rows: RowCache::default(),
+        namespaces,
     };
     tokio::spawn(writer.run(rx));
     tx
@@ -71,6 +73,7 @@ struct Writer {
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
     rows: RowCache,
+    namespaces: Namespaces,
 }
 
 /// The outcome of one write inside a batch, before the commit.
@@ -112,6 +115,7 @@ impl Writer {
         match self.apply_batch(writes.drain(..), start).await {
             Ok((pending, last)) => {
                 self.revision.store(last, Ordering::Release);
+                self.note_namespaces(&pending);
                 for p in pending {
                     let answer = p.result.map(|(stored, event)| {
                         // No receivers is fine: nobody is watching.
@@ -217,6 +221,30 @@ impl Writer {
             .map(|(reply, result)| Pending { reply, result })
             .collect();
         Ok((pending, batch.last))
+    }
+
+    /// Keeps the shared Namespaces map true to the batch just committed.
+    fn note_namespaces(&self, pending: &[Pending]) {
+        let changes: Vec<&Event> = pending
+            .iter()
+            .filter_map(|p| p.result.as_ref().ok())
+            .map(|(_, event)| event)
+            .filter(|event| event.key.resource == NAMESPACES)
+            .collect();
+        if changes.is_empty() {
+            return;
+        }
+        let mut namespaces = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
+        for event in changes {
+            match event.kind {
+                EventType::Deleted => {
+                    namespaces.remove(&event.key.name);
+                }
+                _ => {
+                    namespaces.insert(event.key.name.clone(), event.object.clone());
+                }
+            }
+        }
     }
 
     async fn compact(&mut self, upto: i64, batch: i64) -> Result<u64, StoreError> {
