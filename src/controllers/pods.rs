@@ -11,7 +11,7 @@ use super::informer::is_deleting;
 /// A pod that has finished (phase Succeeded or Failed).
 pub fn is_terminal(pod: &Value) -> bool {
     matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
+        pod["status"]["phase"].as_str(),
         Some("Succeeded" | "Failed")
     )
 }

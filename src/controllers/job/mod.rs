@@ -368,7 +368,15 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> 
         return Ok(Action::AwaitChange);
     };
     let ns = key.namespace.as_str();
-    let pods: Vec<Arc<Value>> = ctx.pods.controlled_by(uid(&job));
+    let all: Vec<Arc<Value>> = ctx.pods.controlled_by(uid(&job));
+    // Finished pods already counted and released play no further part (but for per-index
+    // failure counts): a Job of 10,000 completions need not look at them on every pass.
+    let recorded = tracking::recorded(&job);
+    let pods: Vec<Arc<Value>> = all
+        .iter()
+        .filter(|p| !is_terminal(p) || has_finalizer(p) || recorded.contains(uid(p)))
+        .cloned()
+        .collect();
     let by_uid: HashMap<&str, &Arc<Value>> = pods.iter().map(|p| (uid(p), p)).collect();
     let mut status = job["status"].clone();
     let tally = tracking::tally(&job, &by_uid);
@@ -535,7 +543,7 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> 
         let running: BTreeSet<i64> = active.iter().filter_map(|p| index_of(p)).collect();
         let room = (parallelism - active.len() as i64).max(0) as usize;
         let failures = if per_index {
-            index_failures(&job, &pods)
+            index_failures(&job, &all)
         } else {
             HashMap::new()
         };

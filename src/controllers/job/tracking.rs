@@ -12,7 +12,7 @@
 //! twice nor lost. Decisions use the effective counts (counted plus recorded), so the
 //! pipeline adds no delay to them. Pure functions over the Job and its pods.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -61,6 +61,14 @@ fn uncounted(job: &Value, which: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The uids the Job's status records as finished but not yet counted.
+pub fn recorded(job: &Value) -> HashSet<String> {
+    uncounted(job, "succeeded")
+        .into_iter()
+        .chain(uncounted(job, "failed"))
+        .collect()
 }
 
 /// Works out steps 1-3 for the Job's pods (by uid).
