@@ -1429,31 +1429,25 @@ impl Objects {
             .as_str()
             .and_then(|v| v.parse::<i64>().ok());
         if let Some(revision) = revision {
-            let mut new = cached.clone();
-            if !change(&mut new) {
-                return Ok(None);
-            }
             let current = Stored {
                 revision,
                 object: Arc::new(cached.clone()),
             };
             let opts = WriteOptions::controller(manager);
             match self
-                .commit_update(
+                .change_once(
                     resource,
                     namespace,
                     name,
                     &current,
-                    new,
                     subresource,
                     &opts,
-                    true,
+                    &mut change,
                 )
                 .await
             {
                 Err(e) if e.reason == Reason::Conflict => {}
-                Err(e) => return Err(e),
-                Ok(w) => return Ok(Some(w.object)),
+                done => return done,
             }
         }
         self.modify(resource, namespace, name, subresource, manager, change)
@@ -1474,29 +1468,54 @@ impl Objects {
         let opts = WriteOptions::controller(manager);
         for _ in 0..RETRIES {
             let current = self.get(resource, namespace, name).await?;
-            let mut new = current.object.as_ref().clone();
-            if !change(&mut new) {
-                return Ok(None);
-            }
             match self
-                .commit_update(
+                .change_once(
                     resource,
                     namespace,
                     name,
                     &current,
-                    new,
                     subresource,
                     &opts,
-                    true,
+                    &mut change,
                 )
                 .await
             {
                 Err(e) if e.reason == Reason::Conflict => continue,
-                Err(e) => return Err(e),
-                Ok(w) => return Ok(Some(w.object)),
+                done => return done,
             }
         }
         Err(ApiError::stale(resource, name))
+    }
+
+    /// One attempt of [`Objects::modify`]: `change` applied to `current` and committed, guarded
+    /// by its revision (a Conflict error when it is stale). `None` when `change` declined.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_once(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+        current: &Stored,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        change: &mut impl FnMut(&mut Value) -> bool,
+    ) -> Result<Option<Arc<Value>>, ApiError> {
+        let mut new = current.object.as_ref().clone();
+        if !change(&mut new) {
+            return Ok(None);
+        }
+        self.commit_update(
+            resource,
+            namespace,
+            name,
+            current,
+            new,
+            subresource,
+            opts,
+            true,
+        )
+        .await
+        .map(|written| Some(written.object))
     }
 }
 

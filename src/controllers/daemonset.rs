@@ -281,7 +281,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         for node in &to_create {
             let mut pod = pod_from_template(&ds, "DaemonSet", &template);
             pin_to_node(&mut pod, node);
-            match ctx
+            let result = ctx
                 .objects
                 .create(
                     ctx.pods.resource(),
@@ -289,27 +289,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
                     pod,
                     &WriteOptions::controller(MANAGER),
                 )
-                .await
-            {
-                Ok(written) => {
-                    ctx.recorder.record(
-                        &ds,
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {}", name_of(&written.object)),
-                    );
-                    ctx.pods.observe(written.object);
-                }
-                Err(error) => {
-                    ctx.recorder.record(
-                        &ds,
-                        EventType::Warning,
-                        "FailedCreate",
-                        &format!("Error creating: {}", error.message),
-                    );
-                    return Err(error);
-                }
-            }
+                .await;
+            writes::note_create(&ctx.recorder, &ctx.pods, &ds, result)?;
         }
         for pod in to_delete {
             if writes::delete(&ctx.objects, &ctx.pods, &pod).await? {

@@ -143,25 +143,8 @@ async fn create_pods(ctx: &Ctx, rs: &Value, n: usize) -> Result<(), ApiError> {
         let results = futures::future::join_all(creates).await;
         let mut failure = None;
         for result in results {
-            match result {
-                Ok(written) => {
-                    ctx.recorder.record(
-                        rs,
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {}", name_of(&written.object)),
-                    );
-                    ctx.pods.observe(written.object);
-                }
-                Err(error) => {
-                    ctx.recorder.record(
-                        rs,
-                        EventType::Warning,
-                        "FailedCreate",
-                        &format!("Error creating: {}", error.message),
-                    );
-                    failure = Some(error);
-                }
+            if let Err(error) = writes::note_create(&ctx.recorder, &ctx.pods, rs, result) {
+                failure = Some(error);
             }
         }
         if let Some(error) = failure {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::events::{EventType, Recorder};
 use super::informer::{Cache, controller_ref, controller_uid, is_deleting, namespace, uid};
 use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, Propagation, name_of};
+use crate::api::objects::{DeleteOptions, Objects, Propagation, Written, name_of};
 use crate::api::selector::LabelSelector;
 
 /// Writes `status` to the object's status subresource unless it already has it (as cached or
@@ -192,6 +193,38 @@ pub async fn claim(
         }
     }
     owned
+}
+
+/// Records the outcome of creating a pod for `owner`, as Kubernetes' controllers do: a
+/// `SuccessfulCreate` event and the pod in the cache, or a `FailedCreate` warning. Returns the
+/// error for the caller to act on.
+pub fn note_create(
+    recorder: &Recorder,
+    cache: &Cache,
+    owner: &Value,
+    result: Result<Written, ApiError>,
+) -> Result<(), ApiError> {
+    match result {
+        Ok(written) => {
+            recorder.record(
+                owner,
+                EventType::Normal,
+                "SuccessfulCreate",
+                &format!("Created pod: {}", name_of(&written.object)),
+            );
+            cache.observe(written.object);
+            Ok(())
+        }
+        Err(error) => {
+            recorder.record(
+                owner,
+                EventType::Warning,
+                "FailedCreate",
+                &format!("Error creating: {}", error.message),
+            );
+            Err(error)
+        }
+    }
 }
 
 /// Runs the futures as tasks of their own and returns their outputs in order. Controllers use

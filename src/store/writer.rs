@@ -468,6 +468,21 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(",")
 }
 
+/// A statement over `(resource, namespace, name)` rows with the keys bound in order.
+fn keys_query<'q>(
+    sql: String,
+    keys: &[&'q ObjectKey],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query
+            .bind(key.resource.as_str())
+            .bind(key.namespace.as_str())
+            .bind(key.name.as_str());
+    }
+    query
+}
+
 /// Reads the current rows of `keys` (those not cached) in as few statements as possible.
 async fn fetch_rows(
     tx: &mut SqliteConnection,
@@ -480,13 +495,7 @@ async fn fetch_rows(
              WHERE (resource, namespace, name) IN (VALUES {})",
             placeholders(chunk.len(), 3)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for key in chunk {
-            query = query
-                .bind(key.resource.as_str())
-                .bind(key.namespace.as_str())
-                .bind(key.name.as_str());
-        }
+        let query = keys_query(sql, chunk);
         for row in query.fetch_all(&mut *tx).await? {
             let key = ObjectKey {
                 resource: row.try_get(0)?,
@@ -527,13 +536,7 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
             "DELETE FROM objects WHERE (resource, namespace, name) IN (VALUES {})",
             placeholders(chunk.len(), 3)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for key in chunk {
-            query = query
-                .bind(key.resource.as_str())
-                .bind(key.namespace.as_str())
-                .bind(key.name.as_str());
-        }
+        let query = keys_query(sql, chunk);
         query.execute(&mut *tx).await?;
     }
     let present: Vec<(&ObjectKey, &Row)> = batch

@@ -657,25 +657,8 @@ async fn create_pods(
         }
     });
     for result in writes::in_parallel(creates).await {
-        match result {
-            Ok(written) => {
-                ctx.recorder.record(
-                    job,
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {}", name_of(&written.object)),
-                );
-                ctx.pods.observe(written.object);
-            }
-            Err(error) => {
-                ctx.recorder.record(
-                    job,
-                    EventType::Warning,
-                    "FailedCreate",
-                    &format!("Error creating: {}", error.message),
-                );
-            }
-        }
+        // A failed create is retried by the next reconcile, which counts the pods again.
+        let _ = writes::note_create(&ctx.recorder, &ctx.pods, job, result);
     }
 }
 
