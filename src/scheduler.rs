@@ -580,12 +580,7 @@ impl Scheduler {
                         "metadata": {"name": key.name, "namespace": key.namespace},
                         "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
                     let result = objects
-                        .bind(
-                            &key.namespace,
-                            &key.name,
-                            &binding,
-                            &WriteOptions::controller(SCHEDULER_NAME),
-                        )
+                        .bind_cached(&pod, &binding, &WriteOptions::controller(SCHEDULER_NAME))
                         .await;
                     if result.is_ok() {
                         let message = format!(

@@ -1131,6 +1131,12 @@ impl<'a> Ctx<'a> {
         path: &mut Vec<Pe>,
         out: &mut Comparison,
     ) {
+        // Identical subtrees hold no change: most of an object is untouched by an update.
+        if let (Some(a), Some(b)) = (l, r)
+            && a == b
+        {
+            return;
+        }
         let leaf = match self.classify2(ty, l, r) {
             Node::Leaf => true,
             Node::Map(m) => {

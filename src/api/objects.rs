@@ -1145,6 +1145,47 @@ impl Objects {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| ApiError::bad_request("Binding target.name is required"))?;
         let current = self.get(pods, namespace, name).await?;
+        self.bind_from(namespace, name, node, &current, opts).await
+    }
+
+    /// Like [`Objects::bind`] from the scheduler's cached copy of the pod, guarded by its
+    /// resourceVersion, which spares the read; a stale copy falls back to [`Objects::bind`].
+    pub async fn bind_cached(
+        &self,
+        pod: &Value,
+        binding: &Value,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = name_of(pod);
+        let node = binding["target"]["name"].as_str().unwrap_or_default();
+        let revision = pod["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse::<i64>().ok());
+        if let Some(revision) = revision.filter(|_| !node.is_empty()) {
+            let current = Stored {
+                revision,
+                object: Arc::new(pod.clone()),
+            };
+            match self.bind_from(namespace, name, node, &current, opts).await {
+                Err(e) if e.reason == Reason::Conflict => {}
+                done => return done,
+            }
+        }
+        self.bind(namespace, name, binding, opts).await
+    }
+
+    /// Binds the pod as it stands in `current` (the write fails with a Conflict if it is no
+    /// longer current).
+    async fn bind_from(
+        &self,
+        namespace: &str,
+        name: &str,
+        node: &str,
+        current: &Stored,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let pods = by_plural("", "v1", "pods").expect("pods are served");
         if let Some(bound) = current
             .object
             .pointer("/spec/nodeName")
