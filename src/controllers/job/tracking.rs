@@ -201,8 +201,15 @@ impl Counts {
     fn write(&self, job: &Value, status: &mut Value) {
         status["succeeded"] = json!(self.succeeded);
         status["failed"] = json!(self.failed);
-        if job["spec"]["completionMode"] == "Indexed" {
-            status["completedIndexes"] = json!(format_indexes(&self.completed));
+        // Kubernetes omits an empty `completedIndexes` (omitempty).
+        match status.as_object_mut() {
+            Some(fields) if self.completed.is_empty() => {
+                fields.remove("completedIndexes");
+            }
+            _ if job["spec"]["completionMode"] == "Indexed" => {
+                status["completedIndexes"] = json!(format_indexes(&self.completed));
+            }
+            _ => {}
         }
         if job["spec"]["backoffLimitPerIndex"].is_i64() {
             status["failedIndexes"] = json!(format_indexes(&self.failed_indexes));
