@@ -10,6 +10,7 @@ fn start() -> Server {
     for (guest, reference) in [
         ("hello", "hello:v1"),
         ("exit-code", "exit:v1"),
+        ("exit-code", "exit-code:v1"),
         ("sleeper", "sleeper:v1"),
     ] {
         import_image(
@@ -577,6 +578,24 @@ spec:
         Some("DependencyFailed")
     );
     assert!(job_pods(&server, "deploy").is_empty());
+
+    // The example manifests run as their comments say.
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/workloads/jobs.yaml");
+    server.kubectl_ok(&["apply", "-f", examples]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/shards",
+        "job/summary",
+        "job/first-of-three",
+        "--timeout=60s",
+    ]);
+    let shards = server.kubectl_json(&["get", "job", "shards"]);
+    assert_eq!(shards["status"]["completedIndexes"], "0-3");
+    let first = server.kubectl_json(&["get", "job", "first-of-three"]);
+    assert_eq!(reason(&first, "Complete").as_deref(), Some("SuccessPolicy"));
+    let summary = server.kubectl_json(&["get", "job", "summary"]);
+    assert!(time(&summary, "startTime") >= time(&shards, "completionTime"));
 }
 
 #[test]
