@@ -232,19 +232,7 @@ spec:
       containers: [{name: main, image: "sleeper:v1", args: ["0.2"]}]
 "#,
     );
-    eventually(60, || {
-        let job = server.kubectl_json(&["get", "job", "steady"]);
-        (job["status"]["succeeded"].as_i64().unwrap_or(0) >= 8).then_some(())
-    });
-    let mut server = server;
-    server.kill();
-    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
-    server.kubectl_ok(&[
-        "wait",
-        "--for=condition=complete",
-        "job/steady",
-        "--timeout=120s",
-    ]);
+    let server = killed_and_restarted_mid_job(server, "steady", 8);
     let job = server.kubectl_json(&["get", "job", "steady"]);
     assert_eq!(job["status"]["completedIndexes"], "0-39", "{job}");
     assert_eq!(job["status"]["succeeded"], 40);
@@ -263,6 +251,25 @@ spec:
         per_index.values().all(|n| *n == 1),
         "an index succeeded twice: {per_index:?}"
     );
+}
+
+/// Kills the server with SIGKILL once the Job has `succeeded` completions, restarts it on the
+/// same data, and waits for the Job to complete.
+fn killed_and_restarted_mid_job(server: Server, job: &str, succeeded: i64) -> Server {
+    eventually(60, || {
+        let status = server.kubectl_json(&["get", "job", job]);
+        (status["status"]["succeeded"].as_i64().unwrap_or(0) >= succeeded).then_some(())
+    });
+    let mut server = server;
+    server.kill();
+    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        &format!("job/{job}"),
+        "--timeout=120s",
+    ]);
+    server
 }
 
 /// The reason of a Job's condition `kind`, if it has one.
@@ -616,19 +623,7 @@ spec:
       containers: [{name: main, image: "sleeper:v1", args: ["0.2"]}]
 "#,
     );
-    eventually(60, || {
-        let job = server.kubectl_json(&["get", "job", "plain"]);
-        (job["status"]["succeeded"].as_i64().unwrap_or(0) >= 6).then_some(())
-    });
-    let mut server = server;
-    server.kill();
-    let server = Server::start_with(server.into_dir(), &["--node-name", "test-node"]);
-    server.kubectl_ok(&[
-        "wait",
-        "--for=condition=complete",
-        "job/plain",
-        "--timeout=120s",
-    ]);
+    let server = killed_and_restarted_mid_job(server, "plain", 6);
     let job = server.kubectl_json(&["get", "job", "plain"]);
     let succeeded_pods = job_pods(&server, "plain")
         .iter()

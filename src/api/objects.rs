@@ -1159,14 +1159,7 @@ impl Objects {
         let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = name_of(pod);
         let node = binding["target"]["name"].as_str().unwrap_or_default();
-        let revision = pod["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|v| v.parse::<i64>().ok());
-        if let Some(revision) = revision.filter(|_| !node.is_empty()) {
-            let current = Stored {
-                revision,
-                object: Arc::new(pod.clone()),
-            };
+        if let Some(current) = as_stored(pod).filter(|_| !node.is_empty()) {
             match self.bind_from(namespace, name, node, &current, opts).await {
                 Err(e) if e.reason == Reason::Conflict => {}
                 done => return done,
@@ -1466,14 +1459,7 @@ impl Objects {
     ) -> Result<Option<Arc<Value>>, ApiError> {
         let namespace = cached["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = name_of(cached);
-        let revision = cached["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|v| v.parse::<i64>().ok());
-        if let Some(revision) = revision {
-            let current = Stored {
-                revision,
-                object: Arc::new(cached.clone()),
-            };
+        if let Some(current) = as_stored(cached) {
             let opts = WriteOptions::controller(manager);
             match self
                 .change_once(
@@ -1558,6 +1544,19 @@ impl Objects {
         .await
         .map(|written| Some(written.object))
     }
+}
+
+/// A cached copy of an object as the store's current state, at its resourceVersion (a write
+/// guarded by it fails with a Conflict if the copy is stale).
+fn as_stored(cached: &Value) -> Option<Stored> {
+    let revision = cached["metadata"]["resourceVersion"]
+        .as_str()?
+        .parse::<i64>()
+        .ok()?;
+    Some(Stored {
+        revision,
+        object: Arc::new(cached.clone()),
+    })
 }
 
 /// Carries over what the server allocated or owns when an update leaves it out: a Service's
