@@ -50,7 +50,6 @@ use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "cronjob-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 /// The annotation on a scheduled Job holding its scheduled time (RFC 3339, in the schedule's
 /// zone).
 pub const SCHEDULED_TIMESTAMP: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -85,17 +84,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         cronjobs: cronjobs.clone(),
         jobs,
     });
-    runner::run(
-        MANAGER,
-        queue,
-        2,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || cronjobs.keys(),
-    );
+    runner::start(MANAGER, queue, 2, ctx, cronjobs, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 /// The name of the Job for `scheduled`: the CronJob's name and the scheduled time in minutes

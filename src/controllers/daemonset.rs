@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -25,7 +24,6 @@ use crate::scheduler::{selects_node, untolerated_taint};
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "daemonset-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 /// The label naming the template revision a DaemonSet pod was made from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 
@@ -70,17 +68,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         pods,
         nodes,
     });
-    runner::run(
-        MANAGER,
-        queue,
-        2,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || daemonsets.keys(),
-    );
+    runner::start(MANAGER, queue, 2, ctx, daemonsets, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 /// Tolerations Kubernetes adds to every DaemonSet pod, so that daemons keep running on nodes

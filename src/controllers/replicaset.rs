@@ -24,8 +24,6 @@ use crate::store::ObjectKey;
 const MANAGER: &str = "replicaset-controller";
 /// Most pods created or deleted in one reconcile (Kubernetes: 500).
 const BURST: usize = 500;
-/// How often every ReplicaSet is looked at even without events.
-const RESYNC: Duration = Duration::from_secs(300);
 
 /// What the reconcile needs.
 struct Ctx {
@@ -51,17 +49,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         replicasets: replicasets.clone(),
         pods,
     });
-    runner::run(
-        MANAGER,
-        queue,
-        4,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || replicasets.keys(),
-    );
+    runner::start(MANAGER, queue, 4, ctx, replicasets, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 /// The pod a ReplicaSet creates from its template.

@@ -176,6 +176,36 @@ pub fn run<F, Fut, E>(
     });
 }
 
+/// How often a controller looks at every object of its kind even without events
+/// (Kubernetes' informers resync on a similar period).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Starts a controller: `workers` tasks reconcile keys from `queue` with `reconcile(ctx, key)`,
+/// and every object in `own` (the cache of the controller's kind) is queued every
+/// [`RESYNC`].
+pub fn start<C, F, Fut, E>(
+    name: &'static str,
+    queue: Queue,
+    workers: usize,
+    ctx: Arc<C>,
+    own: Arc<super::informer::Cache>,
+    reconcile: F,
+) where
+    C: Send + Sync + 'static,
+    F: Fn(Arc<C>, ObjectKey) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, E>> + Send,
+    E: std::fmt::Display + Send,
+{
+    run(
+        name,
+        queue,
+        workers,
+        move |key| reconcile(ctx.clone(), key),
+        RESYNC,
+        move || own.keys(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,6 @@ use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "statefulset-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 const REVISION_LABEL: &str = "controller-revision-hash";
 const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -54,17 +53,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         pods,
         claims,
     });
-    runner::run(
-        MANAGER,
-        queue,
-        2,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || sets.keys(),
-    );
+    runner::start(MANAGER, queue, 2, ctx, sets, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 /// The ordinal of `pod` in set `set` (`<set>-<n>`), if its name has that shape.

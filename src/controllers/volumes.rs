@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -18,7 +17,6 @@ use crate::api::resources::{Resource, by_plural};
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "persistentvolume-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 /// The storage class skiff's provisioner answers to (and the default for claims naming none).
 pub const STORAGE_CLASS: &str = "local";
 
@@ -60,17 +58,9 @@ pub fn register(objects: &Objects, informers: &mut Informers, data_dir: PathBuf)
         pv_resource,
         root: data_dir.join("volumes"),
     });
-    runner::run(
-        MANAGER,
-        queue,
-        2,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || claims.keys(),
-    );
+    runner::start(MANAGER, queue, 2, ctx, claims, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {

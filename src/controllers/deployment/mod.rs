@@ -27,7 +27,6 @@ use crate::store::ObjectKey;
 use status::Progress;
 
 const MANAGER: &str = "deployment-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 /// The label that ties a ReplicaSet and its pods to one template.
 pub const HASH_LABEL: &str = "pod-template-hash";
 /// A ReplicaSet's (and its Deployment's) revision.
@@ -90,17 +89,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         d_resource,
         rs_resource,
     });
-    runner::run(
-        MANAGER,
-        queue,
-        4,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || deployments.keys(),
-    );
+    runner::start(MANAGER, queue, 4, ctx, deployments, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 fn annotation<'a>(object: &'a Value, name: &str) -> Option<&'a str> {

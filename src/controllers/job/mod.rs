@@ -46,7 +46,6 @@ use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "job-controller";
-const RESYNC: Duration = Duration::from_secs(300);
 /// The finalizer that keeps a Job's pod until the Job has counted it.
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 /// Annotation and label carrying an Indexed Job pod's index.
@@ -91,17 +90,9 @@ pub fn register(objects: &Objects, informers: &mut Informers) {
         pods,
         last_failure: Mutex::new(HashMap::new()),
     });
-    runner::run(
-        MANAGER,
-        queue,
-        4,
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        RESYNC,
-        move || jobs.keys(),
-    );
+    runner::start(MANAGER, queue, 4, ctx, jobs, |ctx, key| async move {
+        reconcile(&ctx, &key).await
+    });
 }
 
 fn index_of(pod: &Value) -> Option<i64> {
