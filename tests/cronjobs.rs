@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike, Utc};
-use common::{Server, eventually, example_guests, import_image};
+use common::{Server, eventually, import_guests};
 use serde_json::Value;
 
 const NODE: &[&str] = &["--node-name", "test-node"];
@@ -15,17 +15,14 @@ fn start_on(dir: tempfile::TempDir) -> Server {
     let fresh = !dir.path().join("kubeconfig").exists();
     let server = Server::start_with(dir, NODE);
     if fresh {
-        for (guest, reference) in [
-            ("hello", "hello:v1"),
-            ("exit-code", "exit:v1"),
-            ("sleeper", "sleeper:v1"),
-        ] {
-            import_image(
-                &server,
-                &example_guests().join(format!("{guest}.wasm")),
-                reference,
-            );
-        }
+        import_guests(
+            &server,
+            &[
+                ("hello", "hello:v1"),
+                ("exit-code", "exit:v1"),
+                ("sleeper", "sleeper:v1"),
+            ],
+        );
     }
     server
 }

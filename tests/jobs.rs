@@ -2,23 +2,20 @@
 
 mod common;
 
-use common::{Server, eventually, example_guests, import_image};
+use common::{Server, eventually, import_guests};
 use serde_json::Value;
 
 fn start() -> Server {
     let server = Server::start_with(tempfile::tempdir().unwrap(), &["--node-name", "test-node"]);
-    for (guest, reference) in [
-        ("hello", "hello:v1"),
-        ("exit-code", "exit:v1"),
-        ("exit-code", "exit-code:v1"),
-        ("sleeper", "sleeper:v1"),
-    ] {
-        import_image(
-            &server,
-            &example_guests().join(format!("{guest}.wasm")),
-            reference,
-        );
-    }
+    import_guests(
+        &server,
+        &[
+            ("hello", "hello:v1"),
+            ("exit-code", "exit:v1"),
+            ("exit-code", "exit-code:v1"),
+            ("sleeper", "sleeper:v1"),
+        ],
+    );
     server
 }
 

@@ -278,6 +278,18 @@ pub fn example_guests() -> &'static PathBuf {
     })
 }
 
+/// Imports example guests (built by [`example_guests`]) under the given references, as
+/// `(guest, reference)` pairs.
+pub fn import_guests(server: &Server, guests: &[(&str, &str)]) {
+    for (guest, reference) in guests {
+        import_image(
+            server,
+            &example_guests().join(format!("{guest}.wasm")),
+            reference,
+        );
+    }
+}
+
 /// Imports `file` into the server's image store as `reference` with `skiff image import`.
 pub fn import_image(server: &Server, file: &Path, reference: &str) {
     let out = Command::new(binary())
