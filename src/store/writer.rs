@@ -368,8 +368,8 @@ struct Batch {
     existed: HashSet<ObjectKey>,
     /// Keys deleted at some point in the batch.
     deleted: HashSet<ObjectKey>,
-    /// Keys written in the batch, in first-write order.
-    touched: Vec<ObjectKey>,
+    /// Keys written in the batch.
+    touched: HashSet<ObjectKey>,
     /// The events rows, in revision order.
     events: Vec<EventRow>,
     /// The last revision assigned.
@@ -424,9 +424,7 @@ impl Batch {
             text: text.clone(),
             prev: prev.map(|row| row.text.clone()),
         });
-        if !self.touched.contains(&key) {
-            self.touched.push(key.clone());
-        }
+        self.touched.insert(key.clone());
         let next = match kind {
             EventType::Deleted => {
                 self.deleted.insert(key.clone());
