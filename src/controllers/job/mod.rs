@@ -41,7 +41,7 @@ use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
 use super::writes;
 use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, Propagation, WriteOptions, name_of, timestamp};
+use crate::api::objects::{Objects, Propagation, WriteOptions, name_of, timestamp};
 use crate::api::resources::by_plural;
 use crate::store::ObjectKey;
 
@@ -703,21 +703,8 @@ async fn ttl(ctx: &Ctx, job: &Value) -> Result<Action, ApiError> {
     if due > now {
         return Ok(Action::Requeue((due - now).to_std().unwrap_or_default()));
     }
-    let options = DeleteOptions {
-        uid: Some(uid(job).to_string()),
-        propagation: Some(Propagation::Background),
-        ..DeleteOptions::default()
-    };
-    let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
-    match ctx
-        .objects
-        .delete(ctx.jobs.resource(), ns, name_of(job), &options)
-        .await
-    {
-        Ok(_) => Ok(Action::AwaitChange),
-        Err(e) if e.reason == Reason::NotFound => Ok(Action::AwaitChange),
-        Err(e) => Err(e),
-    }
+    writes::delete_with(&ctx.objects, &ctx.jobs, job, Some(Propagation::Background)).await?;
+    Ok(Action::AwaitChange)
 }
 
 #[cfg(test)]
