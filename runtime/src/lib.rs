@@ -4,6 +4,7 @@
 //! content-addressed image store. The control plane does not depend on anything here yet.
 
 pub mod image;
+pub mod oci;
 pub mod wasm;
 
 /// The runtime classes skiff knows how to run.

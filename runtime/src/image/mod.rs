@@ -16,6 +16,7 @@
 
 mod blobs;
 mod import;
+mod layers;
 mod index;
 pub mod media;
 mod pull;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use blobs::sha256_digest;
+pub use layers::{ContainerImage, ImageConfig, parse_config, unpack_layer};
 pub use media::{WasmBinaryKind, detect_wasm};
 pub use pull::{PullError, PullOptions};
 pub use reference::{ImageReference, normalize};
