@@ -99,6 +99,9 @@ struct ServeArgs {
     /// `containerLogMaxFiles`).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     container_log_max_files: u32,
+    /// Most processes an OCI container may have (`pids.max`); 0 for no limit.
+    #[arg(long, default_value_t = 4096)]
+    container_pids_limit: i64,
 }
 
 /// Parses a byte quantity such as `10Mi`, `512Ki` or `1048576`.
@@ -141,6 +144,8 @@ fn main() -> anyhow::Result<()> {
                         max_file_bytes: args.container_log_max_size,
                         max_files: args.container_log_max_files,
                     };
+                    node.pids_limit =
+                        (args.container_pids_limit > 0).then_some(args.container_pids_limit);
                     node
                 });
                 let config = skiff::server::ServeConfig {

@@ -65,7 +65,7 @@ pub enum ConfigError {
 }
 
 /// Reads ConfigMap/Secret data, each value as bytes.
-async fn data_of(
+pub(super) async fn data_of(
     objects: &Objects,
     kind: &'static str,
     namespace: &str,

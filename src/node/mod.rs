@@ -1,10 +1,12 @@
 //! The node agent (skiff's kubelet): registers a Node with a Lease heartbeat, watches the pods
-//! bound to it, and runs each pod's containers as Wasm guests through `skiff-runtime`.
+//! bound to it, and runs each pod's containers through `skiff-runtime`: Wasm images in-process
+//! with wasmtime, container images with runc.
 //!
 //! It talks to the control plane only through the object service (the same writes, defaulting
 //! and validation as any client), so a remote node could run the same code over HTTP.
 
 pub mod config;
+pub mod container;
 pub mod logs;
 pub mod status;
 mod worker;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 use skiff_runtime::image::ImageStore;
+use skiff_runtime::oci::OciRuntime;
 use skiff_runtime::wasm::{RuntimeConfig, WasmRuntime};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -55,6 +58,8 @@ pub struct NodeConfig {
     pub backoff_max: Duration,
     /// Log size limits per container attempt.
     pub log_limits: logs::LogLimits,
+    /// `pids.max` of each OCI container (`None`: unlimited), so a fork bomb stays inside.
+    pub pids_limit: Option<i64>,
 }
 
 impl NodeConfig {
@@ -81,6 +86,7 @@ impl NodeConfig {
                 max_file_bytes: 10 << 20,
                 max_files: 5,
             },
+            pids_limit: Some(4096),
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct NodeAgent {
     runtime: WasmRuntime,
     images: ImageStore,
     recorder: Recorder,
+    /// runc, for container images; `None` when runc is not installed.
+    oci: Option<OciRuntime>,
     /// Pod uid → the worker's feed of the pod's latest state.
     workers: Mutex<HashMap<String, watch::Sender<Arc<Value>>>>,
 }
@@ -136,12 +144,28 @@ impl NodeAgent {
         let runtime = WasmRuntime::new(runtime_config)?;
         let images = ImageStore::open(&config.data_dir.join("images"))?;
         let recorder = Recorder::new(objects.clone(), COMPONENT, Some(config.name.clone()));
+        let oci = OciRuntime::new(config.data_dir.join("runc"));
+        let oci = if oci.available().await {
+            // Containers and mounts a previous process left are removed before any pod runs
+            // (its pods restart, as Wasm guests do after a restart).
+            let pods_dir = config.data_dir.join("pods");
+            for id in oci.clean_up_leftovers(&[&pods_dir]).await {
+                if let Some((uid, _)) = worker::split_container_id(&id) {
+                    skiff_runtime::oci::host::remove_cgroup(&worker::pod_cgroup(uid));
+                }
+            }
+            Some(oci)
+        } else {
+            tracing::info!("runc is not installed: pods with container images will not start");
+            None
+        };
         let agent = Arc::new(NodeAgent {
             objects,
             config,
             runtime,
             images,
             recorder,
+            oci,
             workers: Mutex::new(HashMap::new()),
         });
         agent.register().await?;

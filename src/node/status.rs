@@ -74,6 +74,8 @@ pub struct ContainerRecord {
     /// Found running after a node restart, its guest gone: the termination to record when it
     /// is restarted.
     pub lost: Option<Termination>,
+    /// Runs under runc (an OCI image) rather than in-process (Wasm).
+    pub oci: bool,
 }
 
 /// How long a container without a readiness probe must have run before it is reported ready.
@@ -94,6 +96,7 @@ impl ContainerRecord {
             restart_count: 0,
             ready: false,
             lost: None,
+            oci: false,
         }
     }
 
@@ -249,7 +252,14 @@ pub fn conditions(
 pub fn container_statuses(records: &[ContainerRecord], pod_uid: &str) -> Vec<Value> {
     records
         .iter()
-        .map(|r| r.to_json(&format!("wasm://{pod_uid}/{}/{}", r.name, r.restart_count)))
+        .map(|r| {
+            let id = if r.oci {
+                format!("runc://{pod_uid}-{}", r.name)
+            } else {
+                format!("wasm://{pod_uid}/{}/{}", r.name, r.restart_count)
+            };
+            r.to_json(&id)
+        })
         .collect()
 }
 

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use skiff_runtime::image::{ImageKind, PullOptions};
+use skiff_runtime::image::{ContainerImage, ImageKind, PullOptions};
+use skiff_runtime::oci::{self, ContainerConfig, RunRequest};
 use skiff_runtime::wasm::{CancelToken, Exit, OutputSink, Preopen, Program, RunSpec};
 use tokio::sync::{Notify, watch};
 
 use super::config::{self, ConfigError, Mount};
+use super::container;
 use super::logs::{LogWriter, Stream};
 use super::status::{self, ContainerRecord, State, Termination};
 use super::{COMPONENT, NodeAgent};
@@ -55,6 +57,9 @@ struct Pod {
     changed: Notify,
     /// Cancelled when the pod must stop (deleted, deadline).
     stop: CancelToken,
+    /// Cancelled when the pod's deletion begins: containers get SIGTERM and are not
+    /// restarted; `stop` follows after the grace period.
+    terminating: CancelToken,
     /// The pod as the API last showed it (its feed) and as this worker last wrote it: the
     /// newer of the two is the base of the next status write, which then needs no read.
     seen: watch::Receiver<Arc<Value>>,
@@ -295,6 +300,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         }),
         changed: Notify::new(),
         stop: CancelToken::new(),
+        terminating: CancelToken::new(),
         seen: updates.clone(),
         written: Mutex::new(None),
     });
@@ -342,6 +348,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
             .and_then(Value::as_i64)
             .unwrap_or(30)
             .max(0) as u64;
+        pod.terminating.cancel();
         if !lifecycle.is_finished() {
             pod.event(
                 &current,
@@ -349,7 +356,8 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
                 "Killing",
                 "Stopping all containers",
             );
-            // Wasm guests get no signal: they may finish within the grace period, then are interrupted.
+            // Containers get SIGTERM now; Wasm guests get no signal: they may finish within
+            // the grace period, then are interrupted.
             let _ = tokio::time::timeout(Duration::from_secs(grace), async {
                 while !lifecycle.is_finished() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -383,18 +391,59 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
     writer.abort();
     // The pod is gone: its volumes and logs go with it.
     let dir_name = format!("{}_{}_{}", pod.namespace, pod.name, pod.uid);
+    oci::host::remove_netns(&netns_path(&agent, &pod.uid));
+    oci::host::remove_cgroup(&pod_cgroup(&pod.uid));
     let _ = std::fs::remove_dir_all(agent.pods_dir().join(&pod.uid));
     let _ = std::fs::remove_dir_all(agent.logs_dir().join(dir_name));
 }
 
-/// Resolves, pulls if needed and loads one container's program.
+/// What a container runs.
+enum Workload {
+    /// A Wasm module or component, compiled.
+    Wasm(Arc<Program>),
+    /// An OCI container image, unpacked.
+    Container(Arc<ContainerImage>),
+}
+
+/// A normalized reference without its tag or digest: `host:port/name`.
+fn repository_of(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[last_slash..].rfind(':') {
+        Some(colon) => &without_digest[..last_slash + colon],
+        None => without_digest,
+    }
+}
+
+/// runc's id for a pod's container: `<pod uid>-<container name>`.
+fn container_id(uid: &str, name: &str) -> String {
+    format!("{uid}-{name}")
+}
+
+/// The pod uid and container name of a runc id made by [`container_id`].
+pub(super) fn split_container_id(id: &str) -> Option<(&str, &str)> {
+    let (uid, rest) = id.split_at_checked(36)?;
+    Some((uid, rest.strip_prefix('-')?))
+}
+
+/// The pod's cgroup (its containers' are below it).
+pub(super) fn pod_cgroup(uid: &str) -> String {
+    format!("/skiff/{uid}")
+}
+
+/// The file the pod's network namespace is mounted on.
+fn netns_path(agent: &NodeAgent, uid: &str) -> std::path::PathBuf {
+    agent.pods_dir().join(uid).join("netns")
+}
+
+/// Resolves, pulls if needed and loads one container's program or image.
 async fn program_for(
     pod: &Pod,
     spec: &Value,
     container: &Value,
     init: bool,
     index: usize,
-) -> Option<Arc<Program>> {
+) -> Option<Workload> {
     let agent = &pod.agent;
     let image = container["image"].as_str().unwrap_or_default();
     let policy = container["imagePullPolicy"]
@@ -422,7 +471,7 @@ async fn program_for(
                 let started = Instant::now();
                 let options = PullOptions {
                     insecure_registries: agent.config.insecure_registries.clone(),
-                    auth: None,
+                    auth: container::pull_auth(&agent.objects, spec, image).await,
                 };
                 match agent.images.pull(image, &options).await {
                     Ok(r) => {
@@ -478,41 +527,42 @@ async fn program_for(
             }
         };
         let reference = record.reference.clone();
+        let oci = record.kind == ImageKind::Container;
         pod.set_container(init, index, |c| {
-            c.image_id = format!(
-                "{}@{}",
-                reference.split(':').next().unwrap_or(&reference),
-                record.digest
-            )
+            c.image_id = format!("{}@{}", repository_of(&reference), record.digest);
+            c.oci = oci;
         });
-        if record.kind == ImageKind::Container {
-            let message = format!(
-                "image \"{image}\" is an OCI container image; this node runs Wasm images only so far"
-            );
-            pod.set_container(init, index, |c| {
-                c.state = State::Waiting {
-                    reason: "CreateContainerError".into(),
-                    message: Some(message.clone()),
+        let loaded = if record.kind == ImageKind::Container {
+            let images = agent.images.clone();
+            if agent.oci.is_none() {
+                Err(format!(
+                    "image \"{image}\" is an OCI container image and runc is not installed on this node"
+                ))
+            } else {
+                match tokio::task::spawn_blocking(move || images.container(&record)).await {
+                    Ok(Ok(unpacked)) => Ok(Workload::Container(Arc::new(unpacked))),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("unpacking the image: {e}")),
                 }
-            });
-            pod.event(spec, EventType::Warning, "Failed", &message);
-            tokio::select! { _ = tokio::time::sleep(agent.config.backoff_max) => continue, _ = pod.stop.cancelled() => return None }
-        }
-        let loaded = match agent.images.wasm_path(&record) {
-            Some(path) => match tokio::fs::read(&path).await {
-                Ok(bytes) => {
-                    let digest = record
-                        .wasm_digest
-                        .clone()
-                        .unwrap_or_else(|| record.digest.clone());
-                    agent
-                        .runtime
-                        .load(&digest, &bytes)
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(format!("reading {}: {e}", path.display())),
-            },
-            None => Err(format!("image \"{image}\" has no Wasm layer")),
+            }
+        } else {
+            match agent.images.wasm_path(&record) {
+                Some(path) => match tokio::fs::read(&path).await {
+                    Ok(bytes) => {
+                        let digest = record
+                            .wasm_digest
+                            .clone()
+                            .unwrap_or_else(|| record.digest.clone());
+                        agent
+                            .runtime
+                            .load(&digest, &bytes)
+                            .map(Workload::Wasm)
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(format!("reading {}: {e}", path.display())),
+                },
+                None => Err(format!("image \"{image}\" has no Wasm layer")),
+            }
         };
         match loaded {
             Ok(program) => return Some(program),
@@ -552,8 +602,8 @@ fn quantity(container: &Value, path: &str) -> Option<i128> {
 struct Slot {
     /// The container's spec.
     container: Value,
-    /// Its loaded program.
-    program: Arc<Program>,
+    /// What it runs.
+    program: Workload,
     /// Its volume mounts.
     mounts: Vec<Mount>,
     /// Whether it is an init container.
@@ -623,6 +673,12 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     let writer = match LogWriter::create(&path, agent.config.log_limits) {
         Ok(w) => Arc::new(w),
         Err(e) => return fail("RunContainerError", format!("creating the log file: {e}")),
+    };
+    let program = match program {
+        Workload::Wasm(program) => program,
+        Workload::Container(image) => {
+            return run_container(pod, spec, slot, image, writer, env, started_at).await;
+        }
     };
     let mut args: Vec<String> = Vec::new();
     let command: Vec<String> = container["command"]
@@ -722,6 +778,151 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     }
 }
 
+/// Runs one attempt of an OCI container with runc.
+async fn run_container(
+    pod: &Pod,
+    spec: &Value,
+    slot: &Slot,
+    image: &ContainerImage,
+    writer: Arc<LogWriter>,
+    mut env: Vec<(String, String)>,
+    started_at: String,
+) -> Termination {
+    let agent = &pod.agent;
+    let container = &slot.container;
+    let (init, index) = (slot.init, slot.index);
+    let name = container["name"].as_str().unwrap_or_default();
+    let fail = |reason: &str, message: String| Termination {
+        exit_code: 128,
+        reason: reason.into(),
+        message: Some(message),
+        started_at: started_at.clone(),
+        finished_at: now(),
+    };
+    let Some(runtime) = agent.oci.as_ref() else {
+        return fail(
+            "CreateContainerError",
+            "runc is not installed on this node".into(),
+        );
+    };
+    let pod_dir = agent.pods_dir().join(&pod.uid);
+    let netns = netns_path(agent, &pod.uid);
+    let hostname = spec["spec"]["hostname"]
+        .as_str()
+        .unwrap_or(&pod.name)
+        .to_string();
+    let prepared = {
+        let (netns, etc, hostname) = (netns.clone(), pod_dir.join("etc"), hostname.clone());
+        tokio::task::spawn_blocking(move || -> Result<Vec<oci::BindMount>, String> {
+            oci::host::create_netns(&netns)
+                .map_err(|e| format!("creating the pod's network namespace: {e}"))?;
+            container::pod_files(&etc, &hostname)
+                .map_err(|e| format!("writing the pod's /etc files: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let mut mounts = match prepared {
+        Ok(m) => m,
+        Err(message) => return fail("CreateContainerError", message),
+    };
+    mounts.extend(slot.mounts.iter().map(|m| oci::BindMount {
+        host: m.host.clone(),
+        guest: m.guest.clone(),
+        read_only: m.read_only,
+    }));
+    if !env.iter().any(|(k, _)| k == "HOSTNAME") {
+        env.push(("HOSTNAME".into(), hostname.clone()));
+    }
+    let args = container::process_args(container, &image.config, &env);
+    if args.is_empty() {
+        return fail(
+            "CreateContainerError",
+            "no command specified: the image has no Entrypoint or Cmd and the container no command"
+                .into(),
+        );
+    }
+    let (uid, gid) = container::user(spec, container, &image.config, &image.layers);
+    let cwd = container["workingDir"]
+        .as_str()
+        .filter(|w| !w.is_empty())
+        .unwrap_or(&image.config.working_dir)
+        .to_string();
+    let config = ContainerConfig {
+        read_only_root: container["securityContext"]["readOnlyRootFilesystem"] == true,
+        args,
+        env: container::merge_env(&image.config.env, &env),
+        cwd,
+        uid,
+        gid,
+        hostname,
+        mounts,
+        netns: Some(netns),
+        cgroups_path: format!("{}/{name}", pod_cgroup(&pod.uid)),
+        limits: container::limits(
+            container,
+            agent.config.pids_limit,
+            oci::host::swap_accounted(),
+        ),
+        ..Default::default()
+    };
+    let grace = spec["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap_or(30);
+    let request = RunRequest {
+        id: container_id(&pod.uid, name),
+        bundle: pod_dir.join("containers").join(name),
+        layers: image.layers.clone(),
+        config,
+        stdout: Arc::new(LogSink {
+            writer: writer.clone(),
+            stream: Stream::Stdout,
+        }),
+        stderr: Arc::new(LogSink {
+            writer: writer.clone(),
+            stream: Stream::Stderr,
+        }),
+        terminate: pod.terminating.clone(),
+        kill: pod.stop.clone(),
+        grace: Duration::from_secs(grace),
+        deadline: slot.deadline.map(Into::into),
+    };
+    pod.set_container(init, index, |c| {
+        let resumed = matches!(c.state, State::Running { .. }) && c.ready;
+        c.state = State::Running {
+            started_at: started_at.clone(),
+        };
+        c.ready = resumed;
+    });
+    let run = runtime.run(request);
+    tokio::pin!(run);
+    let exit = tokio::select! {
+        biased;
+        exit = &mut run => exit,
+        () = tokio::time::sleep(status::READY_AFTER) => {
+            pod.set_container(init, index, |c| c.ready = true);
+            run.await
+        }
+    };
+    writer.close();
+    let (exit_code, reason, message) = match exit {
+        Exit::Code(0) => (0, "Completed", None),
+        Exit::Code(code) => (code, "Error", None),
+        Exit::OomKilled => (137, "OOMKilled", None),
+        Exit::DeadlineExceeded => (137, "DeadlineExceeded", None),
+        Exit::Killed => (137, "Error", None),
+        Exit::Trap { message } => (1, "Error", Some(message)),
+        Exit::StartFailed { reason } => (128, "StartError", Some(reason)),
+    };
+    Termination {
+        exit_code,
+        reason: reason.into(),
+        message,
+        started_at,
+        finished_at: now(),
+    }
+}
+
 /// Runs a container under the restart policy until it is done for good or the pod stops.
 /// Returns the final termination.
 async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<Termination> {
@@ -731,7 +932,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
     let name = container["name"].as_str().unwrap_or_default().to_string();
     let mut failures = 0u32;
     loop {
-        if pod.stop.is_cancelled() {
+        if pod.stop.is_cancelled() || pod.terminating.is_cancelled() {
             return None;
         }
         let began = Instant::now();
@@ -771,6 +972,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
             pod.policy.as_str()
         };
         if pod.stop.is_cancelled()
+            || pod.terminating.is_cancelled()
             || !status::will_restart(policy, termination.exit_code)
             || termination.reason == "DeadlineExceeded"
         {
@@ -989,6 +1191,24 @@ async fn run_pod(pod: &Arc<Pod>, spec_value: &Value) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn image_ids_keep_the_registry_port() {
+        use super::repository_of;
+        assert_eq!(
+            repository_of("127.0.0.1:5000/skiff/bb:v1"),
+            "127.0.0.1:5000/skiff/bb"
+        );
+        assert_eq!(
+            repository_of("docker.io/library/exit:v1"),
+            "docker.io/library/exit"
+        );
+        assert_eq!(repository_of("localhost/x@sha256:ab"), "localhost/x");
+        assert_eq!(
+            super::split_container_id(&format!("{}-web", "0".repeat(36))),
+            Some(("000000000000000000000000000000000000", "web"))
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -87,6 +87,10 @@ impl Server {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
     }

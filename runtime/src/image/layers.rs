@@ -319,7 +319,10 @@ mod tests {
         assert_eq!(c.entrypoint, ["/bin/sh", "-c"]);
         assert_eq!(c.cmd, ["echo hi"]);
         assert_eq!(c.env, ["PATH=/bin"]);
-        assert_eq!((c.working_dir.as_str(), c.user.as_str()), ("/w", "1000:1000"));
+        assert_eq!(
+            (c.working_dir.as_str(), c.user.as_str()),
+            ("/w", "1000:1000")
+        );
         let e = parse_config(br#"{"architecture":"arm64","os":"linux"}"#).unwrap_err();
         assert!(e.contains("linux/arm64"), "{e}");
         assert!(parse_config(b"{").is_err());

@@ -16,8 +16,8 @@
 
 mod blobs;
 mod import;
-mod layers;
 mod index;
+mod layers;
 pub mod media;
 mod pull;
 pub mod reference;

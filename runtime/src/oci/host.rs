@@ -135,7 +135,12 @@ pub fn unmount(path: &Path) {
 
 /// Mounts the layers (bottom first) as an overlay on `merged`, with a fresh writable
 /// `upper` and `work` beside it.
-pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> io::Result<()> {
+pub fn mount_overlay(
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> io::Result<()> {
     for dir in [upper, work, merged] {
         fs::create_dir_all(dir)?;
     }
@@ -145,7 +150,11 @@ pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, merged: &Pat
         fs::create_dir_all(&empty)?;
         vec![empty.display().to_string()]
     } else {
-        layers.iter().rev().map(|l| l.display().to_string()).collect()
+        layers
+            .iter()
+            .rev()
+            .map(|l| l.display().to_string())
+            .collect()
     };
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -193,7 +202,9 @@ pub fn oom_kills(cgroups_path: &str) -> u64 {
         PathBuf::from("/sys/fs/cgroup/memory")
             .join(rel)
             .join("memory.oom_control"),
-        PathBuf::from("/sys/fs/cgroup").join(rel).join("memory.events"),
+        PathBuf::from("/sys/fs/cgroup")
+            .join(rel)
+            .join("memory.events"),
     ];
     candidates
         .iter()
@@ -219,7 +230,12 @@ pub fn remove_cgroup(cgroups_path: &str) {
         return;
     };
     let mut roots: Vec<PathBuf> = vec![PathBuf::from("/sys/fs/cgroup")];
-    roots.extend(hierarchies.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    roots.extend(
+        hierarchies
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
     for root in roots {
         remove_tree(&root.join(rel));
     }

@@ -47,8 +47,10 @@ pub struct RunRequest {
     pub stdout: Arc<dyn OutputSink>,
     /// Receives the container's stderr.
     pub stderr: Arc<dyn OutputSink>,
-    /// Stops the container (SIGTERM, then SIGKILL after `grace`).
-    pub cancel: CancelToken,
+    /// Stops the container: SIGTERM, then SIGKILL after `grace`.
+    pub terminate: CancelToken,
+    /// Kills the container at once (SIGKILL).
+    pub kill: CancelToken,
     /// `terminationGracePeriodSeconds`.
     pub grace: Duration,
     /// The pod's active deadline: the container is killed when it passes.
@@ -110,8 +112,11 @@ impl OciRuntime {
         let mut stopped_by_deadline = false;
         let status = tokio::select! {
             status = child.wait() => status,
-            () = req.cancel.cancelled() => {
+            () = req.terminate.cancelled() => {
                 self.stop(&req.id, req.grace, &mut child).await
+            }
+            () = req.kill.cancelled() => {
+                self.stop(&req.id, Duration::ZERO, &mut child).await
             }
             () = deadline => {
                 stopped_by_deadline = true;
@@ -143,9 +148,7 @@ impl OciRuntime {
             && let Some(message) = runc::logged_error(&logged)
         {
             return Exit::StartFailed {
-                reason: message
-                    .trim_start_matches("runc run failed: ")
-                    .to_string(),
+                reason: message.trim_start_matches("runc run failed: ").to_string(),
             };
         }
         Exit::Code(code)
@@ -170,7 +173,12 @@ impl OciRuntime {
 
     /// Runs `args` in a running container (an `exec` probe): its exit code, `None` when it
     /// could not run or ran past `timeout`.
-    pub async fn exec(&self, id: &str, args: &[String], timeout: Duration) -> (Option<i32>, String) {
+    pub async fn exec(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> (Option<i32>, String) {
         self.runc.exec(id, args, timeout).await
     }
 

@@ -116,7 +116,12 @@ impl Runc {
 
     /// Runs `args` in the running container; its exit code (`None` when it did not finish
     /// within `timeout`, or could not be started at all), with its output.
-    pub async fn exec(&self, id: &str, args: &[String], timeout: Duration) -> (Option<i32>, String) {
+    pub async fn exec(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> (Option<i32>, String) {
         let mut c = self.command();
         c.arg("exec")
             .arg(id)

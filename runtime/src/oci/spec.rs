@@ -117,7 +117,13 @@ pub fn build(c: &ContainerConfig) -> Result<Spec, String> {
         .args(c.args.clone())
         .env(c.env.clone())
         .cwd(if c.cwd.is_empty() { "/" } else { &c.cwd })
-        .user(UserBuilder::default().uid(c.uid).gid(c.gid).build().map_err(err)?)
+        .user(
+            UserBuilder::default()
+                .uid(c.uid)
+                .gid(c.gid)
+                .build()
+                .map_err(err)?,
+        )
         .capabilities(capabilities)
         .no_new_privileges(true)
         .build()
@@ -238,7 +244,10 @@ mod tests {
         assert_eq!(json["hostname"], "web-0");
         let mounts = json["mounts"].as_array().unwrap();
         let data = mounts.iter().find(|m| m["destination"] == "/data").unwrap();
-        assert_eq!(data["options"], serde_json::json!(["rbind", "rprivate", "ro"]));
+        assert_eq!(
+            data["options"],
+            serde_json::json!(["rbind", "rprivate", "ro"])
+        );
         assert!(mounts.iter().any(|m| m["destination"] == "/proc"));
         let net = json["linux"]["namespaces"]
             .as_array()

@@ -1,0 +1,376 @@
+//! OCI container pods through kubectl, with the real parts: images built by test code and
+//! pushed to Debian's `docker-registry` on loopback, pulled by skiff, run by `runc`.
+//!
+//! These need root, `runc`, `docker-registry` and `busybox-static` (`.ci/run` installs them).
+
+mod common;
+#[path = "common/oci.rs"]
+mod oci;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Server, eventually, import_guests};
+use serde_json::{Value, json};
+
+fn pod(server: &Server, name: &str) -> Value {
+    server.kubectl_json(&["get", "pod", name, "-o", "json"])
+}
+
+fn terminated(server: &Server, name: &str) -> Value {
+    eventually(60, || {
+        let p = pod(server, name);
+        let state = p["status"]["containerStatuses"][0]["state"]["terminated"].clone();
+        (!state.is_null()).then_some(state)
+    })
+}
+
+fn waiting_reason(server: &Server, name: &str) -> (String, String) {
+    let p = pod(server, name);
+    let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+    (
+        w["reason"].as_str().unwrap_or_default().to_string(),
+        w["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn logs(server: &Server, args: &[&str]) -> String {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    server
+        .kubectl(&all)
+        .stdout
+        .iter()
+        .map(|b| *b as char)
+        .collect()
+}
+
+fn runc_list(data: &Path) -> String {
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(data.join("runc"))
+        .arg("list")
+        .arg("-q")
+        .output()
+        .expect("runc");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn cgroup_file(uid: &str, container: &str, controller: &str, file: &str) -> String {
+    std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/{controller}/skiff/{uid}/{container}/{file}"
+    ))
+    .unwrap_or_default()
+    .trim()
+    .to_string()
+}
+
+/// Nothing left of the pods: no mounts under the data dir, no runc containers, no cgroups.
+fn assert_clean(data: &Path, uids: &[String]) {
+    eventually(30, || {
+        (oci::mounts_under(data).is_empty() && runc_list(data).is_empty()).then_some(())
+    });
+    for uid in uids {
+        for controller in ["memory", "cpu", "pids"] {
+            let dir = format!("/sys/fs/cgroup/{controller}/skiff/{uid}");
+            assert!(!Path::new(&dir).exists(), "{dir} was left behind");
+        }
+    }
+}
+
+async fn push_busybox(registry: &oci::Registry) {
+    oci::push(
+        registry,
+        "skiff/bb:v1",
+        vec![oci::busybox_layer()],
+        json!({"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo from-image-cmd"],
+               "Env": ["PATH=/bin", "GREETING=image"], "WorkingDir": "/tmp"}),
+        "amd64",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_pods_pull_run_log_and_keep_their_limits() {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let server = tokio::task::spawn_blocking(|| {
+        Server::start_with(
+            tempfile::tempdir().unwrap(),
+            &["--container-pids-limit", "40"],
+        )
+    })
+    .await
+    .unwrap();
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: hello}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{image}"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: env}}
+spec:
+  restartPolicy: Never
+  securityContext: {{runAsUser: 1000}}
+  containers:
+  - name: main
+    image: "{image}"
+    args: ["echo $GREETING $EXTRA `pwd` `id -u` $(EXTRA) $HOSTNAME"]
+    env: [{{name: GREETING, value: pod}}, {{name: EXTRA, value: extra}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: limited}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: "{image}"
+    command: ["sleep", "300"]
+    resources:
+      limits: {{memory: 32Mi, cpu: 500m}}
+      requests: {{memory: 16Mi, cpu: 250m}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: oom}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: "{image}"
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"]
+    resources: {{limits: {{memory: 20Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: nocmd}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{image}", command: ["/no/such/thing"]}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: missing}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{}/skiff/nothing:v1"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: forkbomb}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: "{image}"
+    command: ["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 3 & i=$((i+1)); done; wait"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: pair}}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{{name: www, emptyDir: {{}}}}]
+  containers:
+  - name: server
+    image: "{image}"
+    command: ["sh", "-c", "echo hi-from-server > /www/index.html; exec httpd -f -p 8080 -h /www"]
+    volumeMounts: [{{name: www, mountPath: /www}}]
+  - name: client
+    image: "{image}"
+    command: ["sh", "-c", "trap 'echo got-term; exit 0' TERM; while true; do wget -qO- http://127.0.0.1:8080/index.html; sleep 1; done"]
+"#,
+        registry.addr
+    );
+    server.apply(&manifest);
+
+    // The image's Entrypoint and Cmd; its Env and WorkingDir under the pod's env and user.
+    assert_eq!(terminated(&server, "hello")["reason"], "Completed");
+    assert_eq!(logs(&server, &["hello"]).trim(), "from-image-cmd");
+    let hello = pod(&server, "hello");
+    let status = &hello["status"]["containerStatuses"][0];
+    assert!(
+        status["imageID"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/skiff/bb@sha256:", registry.addr)),
+        "{status}"
+    );
+    assert!(
+        status["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("runc://"),
+        "{status}"
+    );
+    assert_eq!(terminated(&server, "env")["exitCode"], 0);
+    assert_eq!(
+        logs(&server, &["env"]).trim(),
+        "pod extra /tmp 1000 extra env"
+    );
+
+    // Limits land in the container's cgroup.
+    let limited = eventually(60, || {
+        let p = pod(&server, "limited");
+        (p["status"]["phase"] == "Running").then_some(p)
+    });
+    let uid = limited["metadata"]["uid"].as_str().unwrap().to_string();
+    assert_eq!(
+        cgroup_file(&uid, "main", "memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        cgroup_file(&uid, "main", "cpu", "cpu.cfs_quota_us"),
+        "50000"
+    );
+    assert_eq!(
+        cgroup_file(&uid, "main", "cpu", "cpu.cfs_period_us"),
+        "100000"
+    );
+    assert_eq!(cgroup_file(&uid, "main", "cpu", "cpu.shares"), "256");
+    assert_eq!(cgroup_file(&uid, "main", "pids", "pids.max"), "40");
+
+    // Bad inputs: each with Kubernetes' reason and a message that says why.
+    let oom = terminated(&server, "oom");
+    assert_eq!(
+        (oom["reason"].as_str(), oom["exitCode"].as_i64()),
+        (Some("OOMKilled"), Some(137)),
+        "{oom}"
+    );
+    let nocmd = terminated(&server, "nocmd");
+    assert_eq!(nocmd["reason"], "StartError", "{nocmd}");
+    assert!(
+        nocmd["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/thing"),
+        "{nocmd}"
+    );
+    let (reason, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "missing");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
+    });
+    assert!(
+        message.contains("not found") || message.contains("unknown"),
+        "{reason}: {message}"
+    );
+    // A fork bomb meets the pids limit inside its own container.
+    let bomb = terminated(&server, "forkbomb");
+    let bomb_log = logs(&server, &["forkbomb"]);
+    assert!(bomb_log.contains("can't fork"), "{bomb}: {bomb_log}");
+
+    // Two containers of a pod share its network namespace and its volumes.
+    eventually(60, || {
+        logs(&server, &["pair", "-c", "client"])
+            .contains("hi-from-server")
+            .then_some(())
+    });
+
+    // The node still works, and deleting everything leaves nothing behind.
+    let uids: Vec<String> = [
+        "hello", "env", "limited", "oom", "nocmd", "missing", "forkbomb", "pair",
+    ]
+    .iter()
+    .map(|n| {
+        pod(&server, n)["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    server.kubectl_ok(&["delete", "pods", "--all", "--wait=true", "--timeout=60s"]);
+    assert_clean(server.dir(), &uids);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_pods_share_volumes_and_restarts_leak_nothing() {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let mut server =
+        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+            .await
+            .unwrap();
+    import_guests(&server, &[("ci-check", "ci-check:v1")]);
+    // A container init container writes a tree, a Wasm init container lints it into another
+    // volume, a container reads the Wasm guest's artifact.
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: mixed}}
+spec:
+  restartPolicy: Never
+  volumes: [{{name: src, emptyDir: {{}}}}, {{name: out, emptyDir: {{}}}}]
+  initContainers:
+  - name: write
+    image: "{image}"
+    command: ["sh", "-c", "printf 'tab\tend   \n' > /src/notes.txt"]
+    volumeMounts: [{{name: src, mountPath: /src}}]
+  - name: lint
+    image: ci-check:v1
+    args: ["lint", "/src", "/out", "1"]
+    volumeMounts: [{{name: src, mountPath: /src, readOnly: true}}, {{name: out, mountPath: /out}}]
+  containers:
+  - name: read
+    image: "{image}"
+    command: ["cat", "/out/lint-0.txt"]
+    volumeMounts: [{{name: out, mountPath: /out}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: long}}
+spec:
+  containers:
+  - name: main
+    image: "{image}"
+    command: ["sh", "-c", "echo started; exec sleep 1000"]
+"#
+    ));
+    assert_eq!(terminated(&server, "mixed")["exitCode"], 0);
+    let artifact = logs(&server, &["mixed", "-c", "read"]);
+    assert!(artifact.contains("notes.txt:1"), "{artifact}");
+
+    let long = eventually(60, || {
+        let p = pod(&server, "long");
+        (p["status"]["containerStatuses"][0]["ready"] == true).then_some(p)
+    });
+    let uid = long["metadata"]["uid"].as_str().unwrap().to_string();
+    let before = runc_list(server.dir());
+    assert!(before.contains(&uid), "{before}");
+
+    // SIGKILL the server: the container outlives it; the next server removes it and runs
+    // the pod's container again.
+    server.kill();
+    let dir = server.into_dir();
+    assert!(runc_list(dir.path()).contains(&uid));
+    let server = tokio::task::spawn_blocking(move || Server::start_with(dir, &[]))
+        .await
+        .unwrap();
+    let restarted = eventually(60, || {
+        let p = pod(&server, "long");
+        let s = &p["status"]["containerStatuses"][0];
+        (s["restartCount"].as_i64() >= Some(1) && s["state"]["running"].is_object()).then_some(p)
+    });
+    assert_eq!(restarted["metadata"]["uid"], uid.as_str());
+    let ids = runc_list(server.dir());
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    server.kubectl_ok(&[
+        "delete",
+        "pods",
+        "--all",
+        "--wait=true",
+        "--timeout=60s",
+        "--grace-period=1",
+    ]);
+    assert_clean(server.dir(), &[uid]);
+}
