@@ -374,3 +374,84 @@ spec:
     ]);
     assert_clean(server.dir(), &[uid]);
 }
+
+fn container_status(server: &Server, name: &str, container: &str) -> Value {
+    let p = pod(server, name);
+    p["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == container).cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_gate_readiness_and_restart_both_kinds() {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let server =
+        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+            .await
+            .unwrap();
+    import_guests(&server, &[("sleeper", "sleeper:v1")]);
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: probed}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: "{image}"
+    command: ["sh", "-c", "mkdir -p /www; echo ok > /www/index.html; httpd -p 8080 -h /www; sleep 3; touch /tmp/ready; sleep 3; rm /www/index.html; exec sleep 1000"]
+    ports: [{{name: http, containerPort: 8080}}]
+    startupProbe: {{tcpSocket: {{port: http}}, periodSeconds: 1, failureThreshold: 10}}
+    readinessProbe: {{exec: {{command: ["cat", "/tmp/ready"]}}, periodSeconds: 1}}
+    livenessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1, failureThreshold: 2}}
+  - name: guest
+    image: sleeper:v1
+    args: ["600"]
+    readinessProbe: {{exec: {{command: ["sleeper", "0"]}}, periodSeconds: 1}}
+    livenessProbe: {{exec: {{command: ["sleeper", "5"]}}, timeoutSeconds: 1, periodSeconds: 1, failureThreshold: 2, initialDelaySeconds: 4}}
+"#
+    ));
+    // The container is running but not ready until its readiness command succeeds.
+    let early = eventually(60, || {
+        let s = container_status(&server, "probed", "web");
+        (s["state"]["running"].is_object() && s["started"] == true).then_some(s)
+    });
+    assert_eq!(early["ready"], false, "{early}");
+    eventually(30, || {
+        (container_status(&server, "probed", "web")["ready"] == true).then_some(())
+    });
+    eventually(30, || {
+        (container_status(&server, "probed", "guest")["ready"] == true).then_some(())
+    });
+    // Then its page goes away: the liveness probe fails and the container is restarted; the
+    // Wasm guest's liveness command runs past its timeout, so it is restarted too.
+    eventually(60, || {
+        (container_status(&server, "probed", "web")["restartCount"].as_i64() >= Some(1))
+            .then_some(())
+    });
+    eventually(60, || {
+        (container_status(&server, "probed", "guest")["restartCount"].as_i64() >= Some(1))
+            .then_some(())
+    });
+    let events = server.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed",
+    ]);
+    assert!(events.contains("Liveness probe failed"), "{events}");
+    assert!(
+        events.contains("failed liveness probe, will be restarted"),
+        "{events}"
+    );
+    let uid = pod(&server, "probed")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kubectl_ok(&["delete", "pod", "probed", "--wait=true", "--timeout=60s"]);
+    assert_clean(server.dir(), &[uid]);
+}

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod container;
 pub mod logs;
+mod probe;
 pub mod status;
 mod worker;
 

@@ -76,6 +76,8 @@ pub struct ContainerRecord {
     pub lost: Option<Termination>,
     /// Runs under runc (an OCI image) rather than in-process (Wasm).
     pub oci: bool,
+    /// Running, but its startup probe has not succeeded yet (`started: false`).
+    pub startup_pending: bool,
 }
 
 /// How long a container without a readiness probe must have run before it is reported ready.
@@ -97,6 +99,7 @@ impl ContainerRecord {
             ready: false,
             lost: None,
             oci: false,
+            startup_pending: false,
         }
     }
 
@@ -129,7 +132,7 @@ impl ContainerRecord {
             "lastState": self.last_state.as_ref().map(|t| json!({"terminated": t.to_json()})).unwrap_or(json!({})),
             "ready": self.is_ready(),
             "restartCount": self.restart_count,
-            "started": self.running(),
+            "started": self.running() && !self.startup_pending,
         });
         if !matches!(self.state, State::Waiting { .. }) || self.last_state.is_some() {
             status["containerID"] = json!(container_id);

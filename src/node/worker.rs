@@ -15,6 +15,7 @@ use tokio::sync::{Notify, watch};
 use super::config::{self, ConfigError, Mount};
 use super::container;
 use super::logs::{LogWriter, Stream};
+use super::probe;
 use super::status::{self, ContainerRecord, State, Termination};
 use super::{COMPONENT, NodeAgent};
 use crate::api::error::Reason;
@@ -743,20 +744,22 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         c.ready = resumed;
     });
     let stop = pod.stop.clone();
+    let restart = cancel.clone();
     let forward = tokio::spawn(async move {
         stop.cancelled().await;
         cancel.cancel();
     });
-    // Ready once it has kept running for a moment (no readiness probes yet).
+    let target = probe::Target::Wasm {
+        runtime: agent.runtime.clone(),
+        program: program.clone(),
+        base: Box::new(run_spec.clone()),
+    };
     let run = agent.runtime.run(program, run_spec);
     tokio::pin!(run);
     let outcome = tokio::select! {
         biased;
         outcome = &mut run => outcome,
-        () = tokio::time::sleep(status::READY_AFTER) => {
-            pod.set_container(init, index, |c| c.ready = true);
-            run.await
-        }
+        () = probe_attempt(pod, spec, container, init, index, target, restart) => run.await,
     };
     forward.abort();
     writer.close();
@@ -857,7 +860,7 @@ async fn run_container(
         gid,
         hostname,
         mounts,
-        netns: Some(netns),
+        netns: Some(netns.clone()),
         cgroups_path: format!("{}/{name}", pod_cgroup(&pod.uid)),
         limits: container::limits(
             container,
@@ -869,8 +872,23 @@ async fn run_container(
     let grace = spec["spec"]["terminationGracePeriodSeconds"]
         .as_u64()
         .unwrap_or(30);
+    // Stopped with SIGTERM when the pod is deleted or a probe says it must restart.
+    let terminate = CancelToken::new();
+    let forward = {
+        let (terminating, terminate) = (pod.terminating.clone(), terminate.clone());
+        tokio::spawn(async move {
+            terminating.cancelled().await;
+            terminate.cancel();
+        })
+    };
+    let id = container_id(&pod.uid, name);
+    let target = probe::Target::Container {
+        runtime: runtime.clone(),
+        id: id.clone(),
+        netns: netns.clone(),
+    };
     let request = RunRequest {
-        id: container_id(&pod.uid, name),
+        id,
         bundle: pod_dir.join("containers").join(name),
         layers: image.layers.clone(),
         config,
@@ -882,7 +900,7 @@ async fn run_container(
             writer: writer.clone(),
             stream: Stream::Stderr,
         }),
-        terminate: pod.terminating.clone(),
+        terminate: terminate.clone(),
         kill: pod.stop.clone(),
         grace: Duration::from_secs(grace),
         deadline: slot.deadline.map(Into::into),
@@ -899,11 +917,9 @@ async fn run_container(
     let exit = tokio::select! {
         biased;
         exit = &mut run => exit,
-        () = tokio::time::sleep(status::READY_AFTER) => {
-            pod.set_container(init, index, |c| c.ready = true);
-            run.await
-        }
+        () = probe_attempt(pod, spec, container, init, index, target, terminate) => run.await,
     };
+    forward.abort();
     writer.close();
     let (exit_code, reason, message) = match exit {
         Exit::Code(0) => (0, "Completed", None),
@@ -920,6 +936,130 @@ async fn run_container(
         message,
         started_at,
         finished_at: now(),
+    }
+}
+
+/// Probes one running attempt: the startup probe until it succeeds, then liveness and
+/// readiness side by side. Without a readiness probe the container is ready once it has run
+/// for [`status::READY_AFTER`] (and started). Returns only when a failed startup or liveness
+/// probe has cancelled `restart` (the attempt then ends and the restart policy applies).
+async fn probe_attempt(
+    pod: &Pod,
+    spec: &Value,
+    container: &Value,
+    init: bool,
+    index: usize,
+    target: probe::Target,
+    restart: CancelToken,
+) {
+    let name = container["name"].as_str().unwrap_or_default();
+    let (startup, liveness, readiness) = if init {
+        (None, None, None)
+    } else {
+        (
+            probe::parse(container, "startupProbe"),
+            probe::parse(container, "livenessProbe"),
+            probe::parse(container, "readinessProbe"),
+        )
+    };
+    let kill = |kind: &str, message: String| {
+        pod.event(
+            spec,
+            EventType::Warning,
+            "Unhealthy",
+            &format!("{kind} probe failed: {message}"),
+        );
+        pod.event(
+            spec,
+            EventType::Normal,
+            "Killing",
+            &format!(
+                "Container {name} failed {} probe, will be restarted",
+                kind.to_lowercase()
+            ),
+        );
+        restart.cancel();
+    };
+    if let Some(p) = &startup {
+        pod.set_container(init, index, |c| c.startup_pending = true);
+        tokio::time::sleep(p.initial_delay).await;
+        let mut failures = 0;
+        loop {
+            match probe::check(&p.action, p.timeout, &target).await {
+                Ok(()) => break,
+                Err(message) => {
+                    failures += 1;
+                    if failures >= p.failure_threshold {
+                        kill("Startup", message);
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(p.period).await;
+        }
+        pod.set_container(init, index, |c| c.startup_pending = false);
+    }
+    let live = async {
+        let Some(p) = &liveness else {
+            return std::future::pending().await;
+        };
+        tokio::time::sleep(p.initial_delay).await;
+        let mut failures = 0;
+        loop {
+            match probe::check(&p.action, p.timeout, &target).await {
+                Ok(()) => failures = 0,
+                Err(message) => {
+                    failures += 1;
+                    if failures >= p.failure_threshold {
+                        kill("Liveness", message);
+                        return;
+                    }
+                    pod.event(
+                        spec,
+                        EventType::Warning,
+                        "Unhealthy",
+                        &format!("Liveness probe failed: {message}"),
+                    );
+                }
+            }
+            tokio::time::sleep(p.period).await;
+        }
+    };
+    let ready = async {
+        let Some(p) = &readiness else {
+            tokio::time::sleep(status::READY_AFTER).await;
+            pod.set_container(init, index, |c| c.ready = true);
+            return std::future::pending().await;
+        };
+        tokio::time::sleep(p.initial_delay).await;
+        let (mut successes, mut failures) = (0, 0);
+        loop {
+            match probe::check(&p.action, p.timeout, &target).await {
+                Ok(()) => {
+                    (successes, failures) = (successes + 1, 0);
+                    if successes >= p.success_threshold {
+                        pod.set_container(init, index, |c| c.ready = true);
+                    }
+                }
+                Err(message) => {
+                    (successes, failures) = (0, failures + 1);
+                    pod.event(
+                        spec,
+                        EventType::Warning,
+                        "Unhealthy",
+                        &format!("Readiness probe failed: {message}"),
+                    );
+                    if failures >= p.failure_threshold {
+                        pod.set_container(init, index, |c| c.ready = false);
+                    }
+                }
+            }
+            tokio::time::sleep(p.period).await;
+        }
+    };
+    tokio::select! {
+        () = live => {}
+        () = ready => {}
     }
 }
 

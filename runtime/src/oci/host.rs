@@ -84,6 +84,23 @@ fn loopback_up() -> io::Result<()> {
     result
 }
 
+/// Runs `f` on a thread of its own that has joined the network namespace mounted on `file`
+/// (for probes that connect to a pod's ports).
+pub fn in_netns<T: Send + 'static>(
+    file: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    use std::os::fd::AsRawFd;
+    let ns = fs::File::open(file)?;
+    std::thread::spawn(move || -> io::Result<T> {
+        // SAFETY: ns is an open namespace file; setns affects only this thread.
+        check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| io::Error::other("the namespace thread panicked"))?
+}
+
 /// Unmounts and removes what [`create_netns`] made. Missing is fine.
 pub fn remove_netns(file: &Path) {
     unmount(file);
