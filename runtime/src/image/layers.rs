@@ -263,7 +263,7 @@ fn c_path(path: &Path) -> Result<CString, String> {
 fn whiteout(path: &Path) -> Result<(), String> {
     let c = c_path(path)?;
     // SAFETY: `c` is a valid NUL-terminated path; mknod has no other preconditions.
-    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o000, libc::makedev(0, 0)) };
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
     if rc != 0 {
         return Err(format!(
             "creating the whiteout {}: {}",

@@ -148,10 +148,10 @@ impl Runc {
 /// container could not be started.
 pub fn logged_error(log: &str) -> Option<String> {
     log.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["level"] == "error" || v["level"] == "fatal")
-        .filter_map(|v| v["msg"].as_str().map(String::from))
-        .last()
+        .find_map(|v| v["msg"].as_str().map(String::from))
 }
 
 #[cfg(test)]
