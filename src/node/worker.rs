@@ -882,6 +882,7 @@ async fn run_container(
         })
     };
     let id = container_id(&pod.uid, name);
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let target = probe::Target::Container {
         runtime: runtime.clone(),
         id: id.clone(),
@@ -904,20 +905,29 @@ async fn run_container(
         kill: pod.stop.clone(),
         grace: Duration::from_secs(grace),
         deadline: slot.deadline.map(Into::into),
+        started: Some(started_tx),
     };
-    pod.set_container(init, index, |c| {
-        let resumed = matches!(c.state, State::Running { .. }) && c.ready;
-        c.state = State::Running {
-            started_at: started_at.clone(),
-        };
-        c.ready = resumed;
-    });
+    // Running once runc has made the process; probes begin then.
+    let began: Mutex<Option<String>> = Mutex::new(None);
+    let running = async {
+        if started_rx.await.is_err() {
+            return std::future::pending().await;
+        }
+        let at = now();
+        *began.lock().expect("start time") = Some(at.clone());
+        pod.set_container(init, index, |c| {
+            let resumed = matches!(c.state, State::Running { .. }) && c.ready;
+            c.state = State::Running { started_at: at };
+            c.ready = resumed;
+        });
+        probe_attempt(pod, spec, container, init, index, target, terminate).await
+    };
     let run = runtime.run(request);
     tokio::pin!(run);
     let exit = tokio::select! {
         biased;
         exit = &mut run => exit,
-        () = probe_attempt(pod, spec, container, init, index, target, terminate) => run.await,
+        () = running => run.await,
     };
     forward.abort();
     writer.close();
@@ -930,6 +940,10 @@ async fn run_container(
         Exit::Trap { message } => (1, "Error", Some(message)),
         Exit::StartFailed { reason } => (128, "StartError", Some(reason)),
     };
+    let started_at = began
+        .into_inner()
+        .expect("start time")
+        .unwrap_or(started_at);
     Termination {
         exit_code,
         reason: reason.into(),

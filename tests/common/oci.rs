@@ -209,6 +209,7 @@ pub async fn push(
 }
 
 /// Whether anything is still mounted under `dir`.
+#[allow(dead_code)]
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     fs::read_to_string("/proc/self/mountinfo")

@@ -55,6 +55,8 @@ pub struct RunRequest {
     pub grace: Duration,
     /// The pod's active deadline: the container is killed when it passes.
     pub deadline: Option<Instant>,
+    /// Told once runc has created the container's process.
+    pub started: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl OciRuntime {
@@ -75,7 +77,9 @@ impl OciRuntime {
         let rootfs = req.bundle.join("rootfs");
         let (upper, work) = (req.bundle.join("upper"), req.bundle.join("work"));
         let log = req.bundle.join("runc.log");
-        self.runc.delete(&req.id).await;
+        if self.runc.exists(&req.id) {
+            self.runc.delete(&req.id).await;
+        }
         clear_bundle(&req.bundle);
         let prepared = (|| -> Result<(), String> {
             std::fs::create_dir_all(&req.bundle).map_err(|e| e.to_string())?;
@@ -90,7 +94,8 @@ impl OciRuntime {
             clear_bundle(&req.bundle);
             return Exit::StartFailed { reason };
         }
-        let mut child = match self.runc.run(&req.id, &req.bundle, &log) {
+        let pid_file = req.bundle.join("pid");
+        let mut child = match self.runc.run(&req.id, &req.bundle, &log, &pid_file) {
             Ok(c) => c,
             Err(e) => {
                 clear_bundle(&req.bundle);
@@ -109,9 +114,22 @@ impl OciRuntime {
                 None => std::future::pending().await,
             }
         };
+        let mut started = req.started.take();
+        let watch_start = async {
+            while started.is_some() {
+                if pid_file.exists()
+                    && let Some(tx) = started.take()
+                {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            std::future::pending::<()>().await
+        };
         let mut stopped_by_deadline = false;
         let status = tokio::select! {
             status = child.wait() => status,
+            () = watch_start => unreachable!("never completes"),
             () = req.terminate.cancelled() => {
                 self.stop(&req.id, req.grace, &mut child).await
             }

@@ -43,6 +43,11 @@ impl Runc {
         c
     }
 
+    /// Whether runc holds state for a container of this id.
+    pub fn exists(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     /// Whether runc can be executed at all.
     pub async fn available(&self) -> bool {
         Command::new(&self.binary)
@@ -54,11 +59,18 @@ impl Runc {
             .is_ok_and(|s| s.success())
     }
 
-    /// `runc run --keep` in the foreground: the child's exit status is the container's, and
+    /// `runc run --keep` in the foreground: the child's exit status is the container's (its
+    /// process id is written to `pid_file` once created), and
     /// the container's stdout and stderr are the child's (piped). runc's own messages go to
     /// `log` as JSON lines. The stopped container is kept so its cgroup can be read; call
     /// [`Runc::delete`] after.
-    pub fn run(&self, id: &str, bundle: &Path, log: &Path) -> std::io::Result<Child> {
+    pub fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        log: &Path,
+        pid_file: &Path,
+    ) -> std::io::Result<Child> {
         let mut c = self.command();
         c.arg("--log")
             .arg(log)
@@ -66,6 +78,8 @@ impl Runc {
             .arg("json")
             .arg("run")
             .arg("--keep")
+            .arg("--pid-file")
+            .arg(pid_file)
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
