@@ -301,6 +301,15 @@ async fn mixed_pods_share_volumes_and_restarts_leak_nothing() {
             .await
             .unwrap();
     import_guests(&server, &[("ci-check", "ci-check:v1")]);
+    // The reading container's image comes from an OCI archive (air-gapped), never pulled.
+    let archive = server.dir().join("reader.tar");
+    oci::oci_archive(
+        &archive,
+        vec![oci::busybox_layer()],
+        json!({"Env": ["PATH=/bin"]}),
+        "v1",
+    );
+    common::import_image(&server, &archive, "offline/reader:v1");
     // A container init container writes a tree, a Wasm init container lints it into another
     // volume, a container reads the Wasm guest's artifact.
     server.apply(&format!(
@@ -322,7 +331,8 @@ spec:
     volumeMounts: [{{name: src, mountPath: /src, readOnly: true}}, {{name: out, mountPath: /out}}]
   containers:
   - name: read
-    image: "{image}"
+    image: offline/reader:v1
+    imagePullPolicy: Never
     command: ["cat", "/out/lint-0.txt"]
     volumeMounts: [{{name: out, mountPath: /out}}]
 ---
@@ -454,4 +464,72 @@ spec:
         .to_string();
     server.kubectl_ok(&["delete", "pod", "probed", "--wait=true", "--timeout=60s"]);
     assert_clean(server.dir(), &[uid]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_images_are_refused_with_kubernetes_reasons() {
+    let registry = oci::start_registry();
+    // An image built for another architecture, and one whose layer is not a tarball (its
+    // digest is right: the registry checks digests on push, skiff checks them on pull).
+    oci::push(
+        &registry,
+        "skiff/arm:v1",
+        vec![oci::busybox_layer()],
+        json!({"Cmd": ["/bin/true"]}),
+        "arm64",
+    )
+    .await;
+    let garbage = (b"not a tarball at all".repeat(40), "sha256:00".into());
+    oci::push(
+        &registry,
+        "skiff/broken:v1",
+        vec![garbage],
+        json!({"Cmd": ["/bin/true"]}),
+        "amd64",
+    )
+    .await;
+    let server =
+        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+            .await
+            .unwrap();
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: arm}}
+spec:
+  containers: [{{name: main, image: "{0}/skiff/arm:v1"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: broken}}
+spec:
+  containers: [{{name: main, image: "{0}/skiff/broken:v1"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unreachable}}
+spec:
+  containers: [{{name: main, image: "127.0.0.1:1/skiff/bb:v1"}}]
+"#,
+        registry.addr
+    ));
+    let (reason, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "arm");
+        (r == "CreateContainerError").then_some((r, m))
+    });
+    assert!(message.contains("linux/arm64"), "{reason}: {message}");
+    let (_, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "broken");
+        (r == "CreateContainerError").then_some((r, m))
+    });
+    assert!(message.contains("layer"), "{message}");
+    let (_, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "unreachable");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
+    });
+    assert!(message.contains("reach"), "{message}");
+    server.kubectl_ok(&["delete", "pods", "--all", "--wait=true", "--timeout=60s"]);
+    assert!(oci::mounts_under(server.dir()).is_empty());
+    assert!(runc_list(server.dir()).is_empty());
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bash "$root/examples/guests/build.sh" >/dev/null
 skiff="${SKIFF:-$root/target/release/skiff}"
-for guest in hello memory-hog spinner exit-code sleeper chatter; do
+for guest in hello memory-hog spinner exit-code sleeper chatter ci-check; do
   "$skiff" image import "$root/examples/guests/target/wasm32-wasip1/release/$guest.wasm" "$guest:v1"
 done
 for wat in "$root"/examples/wasm/hostile/*.wat; do

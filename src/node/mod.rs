@@ -92,6 +92,16 @@ impl NodeConfig {
     }
 }
 
+/// Kills every container in skiff's runc state and removes their cgroups and every mount
+/// under `pods_dir` (root filesystems, network namespaces).
+async fn clean_up_containers(oci: &OciRuntime, pods_dir: &std::path::Path) {
+    for id in oci.clean_up_leftovers(&[pods_dir]).await {
+        if let Some((uid, _)) = worker::split_container_id(&id) {
+            skiff_runtime::oci::host::remove_cgroup(&worker::pod_cgroup(uid));
+        }
+    }
+}
+
 fn total_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: u64 = meminfo
@@ -133,7 +143,14 @@ pub struct NodeAgent {
 
 impl NodeAgent {
     /// Starts the runtime, registers the Node and begins running its pods.
-    pub async fn start(objects: Objects, config: NodeConfig) -> Result<Arc<NodeAgent>, NodeError> {
+    pub async fn start(
+        objects: Objects,
+        mut config: NodeConfig,
+    ) -> Result<Arc<NodeAgent>, NodeError> {
+        // Bundles, mounts and runc's state are named by absolute paths.
+        if let Ok(absolute) = std::path::absolute(&config.data_dir) {
+            config.data_dir = absolute;
+        }
         // Guests get threads of their own at a lower priority, one per core: a node full of
         // spinning guests still answers the API and runs its own loops promptly.
         let mut runtime_config = RuntimeConfig::new(config.data_dir.join("wasm-cache"));
@@ -149,12 +166,7 @@ impl NodeAgent {
         let oci = if oci.available().await {
             // Containers and mounts a previous process left are removed before any pod runs
             // (its pods restart, as Wasm guests do after a restart).
-            let pods_dir = config.data_dir.join("pods");
-            for id in oci.clean_up_leftovers(&[&pods_dir]).await {
-                if let Some((uid, _)) = worker::split_container_id(&id) {
-                    skiff_runtime::oci::host::remove_cgroup(&worker::pod_cgroup(uid));
-                }
-            }
+            clean_up_containers(&oci, &config.data_dir.join("pods")).await;
             Some(oci)
         } else {
             tracing::info!("runc is not installed: pods with container images will not start");
@@ -173,6 +185,14 @@ impl NodeAgent {
         tokio::spawn(agent.clone().heartbeat());
         tokio::spawn(agent.clone().watch_pods());
         Ok(agent)
+    }
+
+    /// Stops the node's containers and removes their mounts and cgroups, as the server
+    /// shuts down (Wasm guests end with the process). Their pods run again at the next start.
+    pub async fn shut_down(&self) {
+        if let Some(oci) = &self.oci {
+            clean_up_containers(oci, &self.pods_dir()).await;
+        }
     }
 
     /// The node's name.

@@ -194,7 +194,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         objects,
         server_address: server_address.clone(),
         token: token.clone(),
-        node,
+        node: node.clone(),
     });
     let app = router(state);
 
@@ -238,6 +238,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     eprintln!("skiff: shutting down");
     drop(listener);
+    if let Some(node) = &node {
+        node.shut_down().await;
+    }
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}

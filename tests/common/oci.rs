@@ -1,6 +1,7 @@
 //! Container images for tests: a real registry (Debian's `docker-registry`) on a free
 //! loopback port, and a tiny busybox image (the static binary from Debian's
 //! `busybox-static`) built and pushed by test code with oci-client's push API.
+#![allow(dead_code)]
 
 use std::fs;
 use std::io::Write;
@@ -209,7 +210,7 @@ pub async fn push(
 }
 
 /// Whether anything is still mounted under `dir`.
-#[allow(dead_code)]
+
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     fs::read_to_string("/proc/self/mountinfo")
@@ -219,4 +220,73 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&dir))
         .map(String::from)
         .collect()
+}
+
+/// Writes an OCI image layout tarball (what `skopeo copy ... oci-archive:` writes) holding
+/// one image of `layers` with the config's `config` section, tagged `tag`.
+pub fn oci_archive(
+    path: &Path,
+    layers: Vec<(Vec<u8>, String)>,
+    config: serde_json::Value,
+    tag: &str,
+) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let blob = |tar: &mut tar::Builder<Vec<u8>>, data: &[u8]| -> String {
+        let hex = hex::encode(Sha256::digest(data));
+        append(
+            tar,
+            &format!("blobs/sha256/{hex}"),
+            0o644,
+            data,
+            tar::EntryType::Regular,
+            None,
+        );
+        format!("sha256:{hex}")
+    };
+    let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.clone()).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let config_digest = blob(&mut tar, &config);
+    let layer_descriptors: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(data, _)| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": blob(&mut tar, data), "size": data.len()})
+        })
+        .collect();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest, "size": config.len()},
+        "layers": layer_descriptors,
+    }))
+    .unwrap();
+    let manifest_digest = blob(&mut tar, &manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    }))
+    .unwrap();
+    append(
+        &mut tar,
+        "oci-layout",
+        0o644,
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        tar::EntryType::Regular,
+        None,
+    );
+    append(
+        &mut tar,
+        "index.json",
+        0o644,
+        &index,
+        tar::EntryType::Regular,
+        None,
+    );
+    fs::write(path, tar.into_inner().unwrap()).unwrap();
 }

@@ -131,11 +131,11 @@ impl ImageStore {
             return Ok(dir);
         }
         let blob = self.inner.blobs.path(digest)?;
-        let tmp = self
-            .inner
-            .root
-            .join("tmp")
-            .join(format!("layer-{hex}-{}", std::process::id()));
+        let tmp = self.inner.root.join("tmp").join(format!(
+            "layer-{hex}-{}-{}",
+            std::process::id(),
+            next_unpack()
+        ));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         let file = fs::File::open(&blob).map_err(io_err(&blob))?;
@@ -157,6 +157,12 @@ impl ImageStore {
         }
         Ok(dir)
     }
+}
+
+/// A number unique within this process, for unpacking directories.
+fn next_unpack() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Unpacks one layer tarball (plain, gzip or zstd, told apart by their magic numbers) into

@@ -179,6 +179,8 @@ impl ImageStore {
     /// [`ImageError::Io`] when the directories cannot be created;
     /// [`ImageError::CorruptIndex`] when an existing index does not parse.
     pub fn open(root: &Path) -> Result<Self, ImageError> {
+        // Absolute, so paths handed to other processes (runc, overlay mounts) hold anywhere.
+        let root = &std::path::absolute(root).map_err(io_err(root))?;
         let blob_dir = root.join("blobs").join("sha256");
         let tmp = root.join("tmp");
         for dir in [&blob_dir, &tmp, &root.join("pins")] {
