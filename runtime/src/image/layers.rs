@@ -351,6 +351,18 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layers_unpack() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = layer(&[("etc/motd", b"zstd")]);
+        let compressed = ruzstd::encoding::compress_to_vec(
+            &tar[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        unpack_layer(&compressed[..], dir.path()).unwrap();
+        assert_eq!(fs::read(dir.path().join("etc/motd")).unwrap(), b"zstd");
+    }
+
+    #[test]
     fn gzip_layers_unpack_and_escapes_are_refused() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();

@@ -200,6 +200,82 @@ pub fn mount_overlay(
     })
 }
 
+/// Copies the layers (bottom first) into `dir`, applying each layer's overlayfs whiteouts
+/// (0:0 character devices delete, opaque directories replace): the root filesystem for a
+/// host where overlayfs cannot be mounted.
+pub fn copy_layers(layers: &[PathBuf], dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for layer in layers {
+        copy_layer(layer, dir)?;
+    }
+    Ok(())
+}
+
+fn is_whiteout(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = c_path(dir) else { return false };
+    let mut value = [0u8; 1];
+    // SAFETY: valid path and name; the buffer is one byte long, as passed.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            1,
+        )
+    };
+    n == 1 && value[0] == b'y'
+}
+
+fn remove_any(path: &Path) {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_dir_all(path);
+    } else {
+        let _ = fs::remove_file(path);
+    }
+}
+
+fn copy_layer(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = fs::symlink_metadata(&source)?;
+        if is_whiteout(&meta) {
+            remove_any(&target);
+            continue;
+        }
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            let target_is_dir = fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir());
+            if is_opaque(&source) || !target_is_dir {
+                remove_any(&target);
+                fs::create_dir(&target)?;
+            }
+            fs::set_permissions(&target, fs::Permissions::from_mode(meta.mode()))?;
+            copy_layer(&source, &target)?;
+        } else {
+            remove_any(&target);
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
+            } else if kind.is_file() {
+                fs::copy(&source, &target)?;
+            } else {
+                continue;
+            }
+        }
+        if let Ok(c) = c_path(&target) {
+            // SAFETY: valid path; ownership as in the layer (lchown: not through links).
+            unsafe { libc::lchown(c.as_ptr(), meta.uid(), meta.gid()) };
+        }
+    }
+    Ok(())
+}
+
 /// The cgroup v1 memory controller's mount, if this host has one.
 fn memory_root() -> Option<PathBuf> {
     let root = PathBuf::from("/sys/fs/cgroup/memory");
@@ -273,6 +349,35 @@ fn remove_tree(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_layers_apply_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bottom, top, root) = (
+            dir.path().join("l1"),
+            dir.path().join("l2"),
+            dir.path().join("root"),
+        );
+        for d in [
+            bottom.join("etc"),
+            bottom.join("var/cache"),
+            top.join("var"),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(bottom.join("etc/a"), "old").unwrap();
+        fs::write(bottom.join("etc/gone"), "x").unwrap();
+        fs::write(bottom.join("var/cache/c"), "x").unwrap();
+        fs::create_dir_all(top.join("etc")).unwrap();
+        fs::write(top.join("etc/a"), "new").unwrap();
+        let c = c_path(&top.join("etc/gone")).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0);
+        copy_layers(&[bottom, top], &root).unwrap();
+        assert_eq!(fs::read_to_string(root.join("etc/a")).unwrap(), "new");
+        assert!(!root.join("etc/gone").exists());
+        assert!(root.join("var/cache/c").exists());
+    }
 
     #[test]
     fn mountinfo_paths_unescape() {

@@ -1,7 +1,7 @@
 //! OCI containers run by `runc`.
 //!
 //! A container attempt is: an overlay root filesystem over the image's unpacked layers (a
-//! fresh writable layer each attempt), a `config.json` built by [`spec::build`], and a
+//! fresh writable layer each attempt; a copy of the layers where overlayfs cannot be mounted), a `config.json` built by [`spec::build`], and a
 //! foreground `runc run --keep` whose exit status is the container's and whose stdout and
 //! stderr are piped into the caller's sinks. Stopping sends SIGTERM, then SIGKILL after the
 //! grace period. After the exit the cgroup's OOM counter is read (before `runc delete`
@@ -83,8 +83,14 @@ impl OciRuntime {
         clear_bundle(&req.bundle);
         let prepared = (|| -> Result<(), String> {
             std::fs::create_dir_all(&req.bundle).map_err(|e| e.to_string())?;
-            host::mount_overlay(&req.layers, &upper, &work, &rootfs)
-                .map_err(|e| format!("mounting the root filesystem: {e}"))?;
+            if let Err(overlay) = host::mount_overlay(&req.layers, &upper, &work, &rootfs) {
+                // No overlayfs here (or too many layers for one mount): copy instead.
+                host::unmount(&rootfs);
+                let _ = std::fs::remove_dir_all(&rootfs);
+                host::copy_layers(&req.layers, &rootfs).map_err(|e| {
+                    format!("preparing the root filesystem: overlay: {overlay}; copy: {e}")
+                })?;
+            }
             req.config.rootfs = rootfs.clone();
             let spec = spec::build(&req.config)?;
             spec.save(req.bundle.join("config.json"))
