@@ -209,8 +209,7 @@ pub async fn push(
         .unwrap()
 }
 
-/// Whether anything is still mounted under `dir`.
-
+/// What is still mounted under `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     fs::read_to_string("/proc/self/mountinfo")
