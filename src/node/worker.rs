@@ -825,6 +825,7 @@ async fn run_container(
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
     };
+    tracing::debug!(pod = %pod.name, container = name, "network namespace and /etc files ready");
     let mut mounts = match prepared {
         Ok(m) => m,
         Err(message) => return fail("CreateContainerError", message),
@@ -1176,6 +1177,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
 /// The pod's whole run: prepare, init containers, containers.
 async fn run_pod(pod: &Arc<Pod>, spec_value: &Value) {
     let spec = Arc::new(spec_value.clone());
+    tracing::debug!(pod = %pod.name, "pod starts on the node");
     pod.changed.notify_one();
     let agent = &pod.agent;
     // The active deadline counts from the pod's start on the node.

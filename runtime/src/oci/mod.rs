@@ -74,6 +74,7 @@ impl OciRuntime {
 
     /// Runs one attempt to its end.
     pub async fn run(&self, mut req: RunRequest) -> Exit {
+        let begun = Instant::now();
         let rootfs = req.bundle.join("rootfs");
         let (upper, work) = (req.bundle.join("upper"), req.bundle.join("work"));
         let log = req.bundle.join("runc.log");
@@ -100,6 +101,7 @@ impl OciRuntime {
             clear_bundle(&req.bundle);
             return Exit::StartFailed { reason };
         }
+        tracing::debug!(id = %req.id, took = ?begun.elapsed(), "container bundle prepared");
         let pid_file = req.bundle.join("pid");
         let mut child = match self.runc.run(&req.id, &req.bundle, &log, &pid_file) {
             Ok(c) => c,
@@ -126,6 +128,7 @@ impl OciRuntime {
                 if pid_file.exists()
                     && let Some(tx) = started.take()
                 {
+                    tracing::debug!(id = %req.id, took = ?begun.elapsed(), "container process created");
                     let _ = tx.send(());
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
