@@ -107,7 +107,9 @@ struct Entries {
     /// The newest revision seen per key, deletions included (tombstones).
     revisions: HashMap<ObjectKey, i64>,
     by_namespace: HashMap<String, HashSet<ObjectKey>>,
-    by_owner: HashMap<String, HashSet<ObjectKey>>,
+    /// By controlling owner's uid: the objects themselves, so listing a large owner's
+    /// objects costs no second lookup per object.
+    by_owner: HashMap<String, HashMap<ObjectKey, Arc<Value>>>,
     by_label: HashMap<(String, String), HashSet<ObjectKey>>,
 }
 
@@ -146,7 +148,7 @@ impl Entries {
             self.by_owner
                 .entry(owner.to_string())
                 .or_default()
-                .insert(key.clone());
+                .insert(key.clone(), object.clone());
         }
         for pair in label_pairs(&object) {
             self.by_label.entry(pair).or_default().insert(key.clone());
@@ -216,15 +218,16 @@ impl Cache {
 
     /// Objects whose controlling owner has uid `owner`.
     pub fn controlled_by(&self, owner: &str) -> Vec<Arc<Value>> {
-        let entries = self.read();
-        entries
+        self.controlled_by_where(owner, |_| true)
+    }
+
+    /// Objects whose controlling owner has uid `owner` and for which `keep` holds (tested
+    /// under the lock: the others are not even cloned).
+    pub fn controlled_by_where(&self, owner: &str, keep: impl Fn(&Value) -> bool) -> Vec<Arc<Value>> {
+        self.read()
             .by_owner
             .get(owner)
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(|k| entries.objects.get(k).cloned())
-                    .collect()
-            })
+            .map(|objects| objects.values().filter(|o| keep(o)).cloned().collect())
             .unwrap_or_default()
     }
 

@@ -21,6 +21,7 @@
 //! the same reason) follows once no pod of the Job is still running.
 
 pub mod dependencies;
+mod indexes;
 pub mod policy;
 pub mod tracking;
 
@@ -359,15 +360,12 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> 
         return Ok(Action::AwaitChange);
     };
     let ns = key.namespace.as_str();
-    let all: Vec<Arc<Value>> = ctx.pods.controlled_by(uid(&job));
     // Finished pods already counted and released play no further part (but for per-index
     // failure counts): a Job of 10,000 completions need not look at them on every pass.
     let recorded = tracking::recorded(&job);
-    let pods: Vec<Arc<Value>> = all
-        .iter()
-        .filter(|p| !is_terminal(p) || has_finalizer(p) || recorded.contains(uid(p)))
-        .cloned()
-        .collect();
+    let pods: Vec<Arc<Value>> = ctx.pods.controlled_by_where(uid(&job), |p| {
+        !is_terminal(p) || has_finalizer(p) || recorded.contains(uid(p))
+    });
     let by_uid: HashMap<&str, &Arc<Value>> = pods.iter().map(|p| (uid(p), p)).collect();
     let mut status = job["status"].clone();
     let tally = tracking::tally(&job, &by_uid);
@@ -534,16 +532,15 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> 
         let running: BTreeSet<i64> = active.iter().filter_map(|p| index_of(p)).collect();
         let room = (parallelism - active.len() as i64).max(0) as usize;
         let failures = if per_index {
-            index_failures(&job, &all)
+            index_failures(&job, &ctx.pods.controlled_by(uid(&job)))
         } else {
             HashMap::new()
         };
         if wait.is_none() {
-            let open = (0..total).filter(|i| {
-                !counts.completed.contains(i)
-                    && !running.contains(i)
-                    && !counts.failed_indexes.contains(i)
-            });
+            let open = counts
+                .completed
+                .missing_below(total)
+                .filter(|i| !running.contains(i) && !counts.failed_indexes.contains(*i));
             for index in open {
                 if created.len() >= room {
                     break;

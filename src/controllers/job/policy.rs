@@ -1,11 +1,11 @@
 //! The Job's rules as pure functions over JSON: which failed pod a `podFailurePolicy` rule
-//! matches, whether a `successPolicy` is met, `completedIndexes`-style index sets, and the
-//! retry delay.
+//! matches, whether a `successPolicy` is met, and the retry delay.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use super::indexes::IndexSet;
 
 /// Annotation on an Indexed Job's pod: how many counted failures its index had before it.
 pub const INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
@@ -112,14 +112,14 @@ fn condition_match(patterns: &[Value], pod: &Value) -> Option<String> {
 ///
 /// A rule with `succeededIndexes` needs `succeededCount` of them (or all of them without a
 /// count) completed; a rule with only `succeededCount` needs that many indexes completed.
-pub fn met_success_rule(policy: &Value, completed: &BTreeSet<i64>) -> Option<usize> {
+pub fn met_success_rule(policy: &Value, completed: &IndexSet) -> Option<usize> {
     let rules = policy["rules"].as_array()?;
     rules.iter().position(|rule| {
         let count = rule["succeededCount"].as_i64();
         match rule["succeededIndexes"].as_str() {
             Some(text) => {
-                let wanted = parse_indexes(text);
-                let done = wanted.intersection(completed).count() as i64;
+                let wanted = IndexSet::parse(text);
+                let done = wanted.count_in(completed) as i64;
                 match count {
                     Some(n) => done >= n,
                     None => done == wanted.len() as i64,
@@ -154,44 +154,6 @@ pub fn past_restart_limit(restarts: i64, backoff_limit: i64) -> bool {
     }
 }
 
-/// Parses `completedIndexes` ("1,3-5,7") into a set.
-pub fn parse_indexes(text: &str) -> BTreeSet<i64> {
-    let mut set = BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<i64>(), b.parse::<i64>()) {
-                    set.extend(a..=b);
-                }
-            }
-            None => {
-                if let Ok(n) = part.parse() {
-                    set.insert(n);
-                }
-            }
-        }
-    }
-    set
-}
-
-/// Formats indexes as Kubernetes does: ascending, consecutive runs as `a-b`.
-pub fn format_indexes(set: &BTreeSet<i64>) -> String {
-    let mut parts = Vec::new();
-    let mut iter = set.iter().copied().peekable();
-    while let Some(start) = iter.next() {
-        let mut end = start;
-        while iter.peek() == Some(&(end + 1)) {
-            end = iter.next().expect("peeked");
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-    }
-    parts.join(",")
-}
-
 /// The retry delay after `failures` consecutive failures: 10 s doubling, at most 6 min.
 pub fn failure_backoff(failures: i64) -> Duration {
     if failures <= 0 {
@@ -215,15 +177,6 @@ mod tests {
             .collect();
         json!({"metadata": {"namespace": "ci", "name": "p"},
             "status": {"phase": "Failed", "containerStatuses": statuses, "conditions": conditions}})
-    }
-
-    #[test]
-    fn completed_indexes_round_trip_in_kubernetes_format() {
-        let set = parse_indexes("0-2,5,7-8");
-        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 5, 7, 8]);
-        assert_eq!(format_indexes(&set), "0-2,5,7-8");
-        assert_eq!(format_indexes(&BTreeSet::new()), "");
-        assert_eq!(format_indexes(&parse_indexes("3")), "3");
     }
 
     #[test]
@@ -267,7 +220,7 @@ mod tests {
 
     #[test]
     fn success_policy_counts_within_the_named_indexes() {
-        let completed = parse_indexes("0,2-3");
+        let completed = IndexSet::parse("0,2-3");
         let all_of = json!({"rules": [{"succeededIndexes": "0,2"}]});
         assert_eq!(met_success_rule(&all_of, &completed), Some(0));
         let some_of = json!({"rules": [{"succeededIndexes": "0-1"}, {"succeededIndexes": "1-5", "succeededCount": 2}]});

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::policy::{self, FailureAction, format_indexes, parse_indexes};
+use super::indexes::IndexSet;
+use super::policy::{self, FailureAction};
 use super::{TRACKING_FINALIZER, failure_action, index_of};
 use crate::controllers::informer::uid;
 use crate::controllers::pods::is_terminal;
@@ -148,9 +149,9 @@ pub struct Counts {
     /// Failed pods, ignored ones aside.
     pub failed: i64,
     /// Indexes that succeeded (Indexed).
-    pub completed: BTreeSet<i64>,
+    pub completed: IndexSet,
     /// Indexes that failed for good (with `backoffLimitPerIndex`).
-    pub failed_indexes: BTreeSet<i64>,
+    pub failed_indexes: IndexSet,
 }
 
 impl Counts {
@@ -159,8 +160,8 @@ impl Counts {
         Counts {
             succeeded: status["succeeded"].as_i64().unwrap_or(0),
             failed: status["failed"].as_i64().unwrap_or(0),
-            completed: parse_indexes(status["completedIndexes"].as_str().unwrap_or_default()),
-            failed_indexes: parse_indexes(status["failedIndexes"].as_str().unwrap_or_default()),
+            completed: IndexSet::parse(status["completedIndexes"].as_str().unwrap_or_default()),
+            failed_indexes: IndexSet::parse(status["failedIndexes"].as_str().unwrap_or_default()),
         }
     }
 
@@ -192,7 +193,7 @@ impl Counts {
             }
         }
         if indexed {
-            self.failed_indexes.retain(|i| !self.completed.contains(i));
+            self.failed_indexes = self.failed_indexes.without(&self.completed);
             self.succeeded = self.completed.len() as i64;
         }
     }
@@ -207,12 +208,12 @@ impl Counts {
                 fields.remove("completedIndexes");
             }
             _ if job["spec"]["completionMode"] == "Indexed" => {
-                status["completedIndexes"] = json!(format_indexes(&self.completed));
+                status["completedIndexes"] = json!(self.completed.to_string());
             }
             _ => {}
         }
         if job["spec"]["backoffLimitPerIndex"].is_i64() {
-            status["failedIndexes"] = json!(format_indexes(&self.failed_indexes));
+            status["failedIndexes"] = json!(self.failed_indexes.to_string());
         }
     }
 }
