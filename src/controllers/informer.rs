@@ -223,7 +223,11 @@ impl Cache {
 
     /// Objects whose controlling owner has uid `owner` and for which `keep` holds (tested
     /// under the lock: the others are not even cloned).
-    pub fn controlled_by_where(&self, owner: &str, keep: impl Fn(&Value) -> bool) -> Vec<Arc<Value>> {
+    pub fn controlled_by_where(
+        &self,
+        owner: &str,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Vec<Arc<Value>> {
         self.read()
             .by_owner
             .get(owner)

@@ -354,6 +354,51 @@ pub struct Mount {
     pub guest: String,
     /// Read-only.
     pub read_only: bool,
+    /// With a `subPath`: the volume's directory, which `host` must stay beneath (see
+    /// [`Mount::check_beneath`]).
+    pub volume_root: Option<PathBuf>,
+}
+
+impl Mount {
+    /// A `subPath` mount must not leave its volume through a symlink a container planted
+    /// (the kubelet's subPath fix): every part below the volume's directory must be a real
+    /// directory or file, checked before each attempt.
+    pub fn check_beneath(&self) -> Result<(), String> {
+        self.walk_beneath(false)
+    }
+
+    /// [`Mount::check_beneath`], creating missing directories on the way when `create`.
+    fn walk_beneath(&self, create: bool) -> Result<(), String> {
+        let Some(root) = &self.volume_root else {
+            return Ok(());
+        };
+        let relative = self
+            .host
+            .strip_prefix(root)
+            .map_err(|_| format!("subPath {} is not inside its volume", self.host.display()))?;
+        if create {
+            std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        }
+        let mut at = root.clone();
+        for part in relative.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!(
+                        "subPath {} is a symlink: refused, it could lead outside the volume",
+                        relative.display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&at)
+                        .map_err(|e| format!("creating subPath {}: {e}", relative.display()))?;
+                }
+                Err(e) => return Err(format!("subPath {}: {e}", relative.display())),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The directory of the PersistentVolume bound to claim `claim` (hostPath or local).
@@ -599,19 +644,29 @@ pub fn mounts(
             .get(name)
             .ok_or_else(|| ConfigError::UnknownVolume(name.to_string()))?;
         let mut host = volume.path.clone();
+        let mut volume_root = None;
         if let Some(sub) = m["subPath"].as_str().filter(|s| !s.is_empty()) {
             if sub.split('/').any(|p| p == "..") || sub.starts_with('/') {
                 return Err(volume_error(name, format!("invalid subPath {sub:?}")));
             }
             host = host.join(sub);
-            if !volume.read_only {
-                std::fs::create_dir_all(&host).map_err(|e| volume_error(name, e))?;
-            }
+            let mount = Mount {
+                host: host.clone(),
+                guest: String::new(),
+                read_only: true,
+                volume_root: Some(volume.path.clone()),
+            };
+            // Created part by part, never through a symlink.
+            mount
+                .walk_beneath(!volume.read_only)
+                .map_err(|e| volume_error(name, e))?;
+            volume_root = Some(volume.path.clone());
         }
         out.push(Mount {
             host,
             guest: m["mountPath"].as_str().unwrap_or_default().to_string(),
             read_only: volume.read_only || m["readOnly"].as_bool().unwrap_or(false),
+            volume_root,
         });
     }
     Ok(out)
@@ -621,6 +676,27 @@ pub fn mounts(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sub_paths_never_pass_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("vol"), dir.path().join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let mount = |sub: &str| Mount {
+            host: root.join(sub),
+            guest: "/m".into(),
+            read_only: false,
+            volume_root: Some(root.clone()),
+        };
+        mount("a/b").walk_beneath(true).unwrap();
+        assert!(root.join("a/b").is_dir());
+        mount("a/b").check_beneath().unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        assert!(mount("link").check_beneath().is_err());
+        assert!(mount("link/new").walk_beneath(true).is_err());
+        assert!(!outside.join("new").exists());
+    }
 
     #[test]
     fn expansion_follows_kubernetes() {

@@ -20,13 +20,17 @@ pub fn process_args(
     image: &ImageConfig,
     env: &[(String, String)],
 ) -> Vec<String> {
+    // An empty list counts as unset, as in Kubernetes.
     let list = |key: &str| -> Option<Vec<String>> {
-        container[key].as_array().map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|s| config::expand(s, env))
-                .collect()
-        })
+        container[key]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| config::expand(s, env))
+                    .collect()
+            })
     };
     let (command, args) = (list("command"), list("args"));
     match (command, args) {
@@ -42,7 +46,10 @@ pub fn process_args(
     }
 }
 
-/// The image's environment, overridden (by name) and extended by the pod's.
+/// `PATH` when neither the image nor the pod sets one (as container runtimes default it).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The image's environment, overridden (by name) and extended by the pod's; `PATH` defaulted.
 pub fn merge_env(image: &[String], pod: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<(String, String)> = image
         .iter()
@@ -56,6 +63,9 @@ pub fn merge_env(image: &[String], pod: &[(String, String)]) -> Vec<String> {
             Some(existing) => existing.1 = v.clone(),
             None => out.push((k.clone(), v.clone())),
         }
+    }
+    if !out.iter().any(|(k, _)| k == "PATH") {
+        out.insert(0, ("PATH".into(), DEFAULT_PATH.into()));
     }
     out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
@@ -84,25 +94,31 @@ pub fn user(pod: &Value, container: &Value, image: &ImageConfig, layers: &[PathB
         Some((u, g)) => (u, Some(g)),
         None => (image.user.as_str(), None),
     };
+    // By name or number; a number not in the file keeps group 0 (as runc does).
     let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
         if name.is_empty() {
             return None;
         }
-        if let Ok(id) = name.parse::<u32>() {
-            return Some((id, id));
-        }
-        let text = layers
+        let numeric = name.parse::<u32>().ok();
+        let entry = layers
             .iter()
             .rev()
-            .find_map(|l| std::fs::read_to_string(l.join(file)).ok())?;
-        text.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&name)).then(|| {
-                let id = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
-                let group = fields.get(3).and_then(|f| f.parse().ok()).unwrap_or(id);
-                (id, group)
-            })
-        })
+            .find_map(|l| std::fs::read_to_string(l.join(file)).ok())
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    let fields: Vec<&str> = line.split(':').collect();
+                    let id: Option<u32> = fields.get(2).and_then(|f| f.parse().ok());
+                    let matches = match numeric {
+                        Some(n) => id == Some(n),
+                        None => fields.first() == Some(&name),
+                    };
+                    matches.then(|| {
+                        let id = id.unwrap_or(0);
+                        (id, fields.get(3).and_then(|f| f.parse().ok()).unwrap_or(id))
+                    })
+                })
+            });
+        entry.or(numeric.map(|n| (n, 0)))
     };
     let from_image = lookup("etc/passwd", image_user);
     let uid = context("runAsUser")
@@ -127,14 +143,16 @@ pub fn limits(container: &Value, pids: Option<i64>, swap_accounted: bool) -> Lim
     // parse_quantity gives thousandths of the unit.
     let memory = quantity("/resources/limits/memory").map(|m| (m / 1000) as i64);
     let cpu_limit = quantity("/resources/limits/cpu").map(|c| c.max(1) as u64);
+    // No request (BestEffort) gets the fewest shares, as the kubelet gives it.
     let cpu_request = quantity("/resources/requests/cpu")
         .map(|c| c.max(1) as u64)
-        .or(cpu_limit);
+        .or(cpu_limit)
+        .unwrap_or(0);
     Limits {
         memory_bytes: memory,
         no_swap: swap_accounted && memory.is_some(),
         cpu_quota: cpu_limit.map(spec::cpu_quota),
-        cpu_shares: cpu_request.map(spec::cpu_shares),
+        cpu_shares: Some(spec::cpu_shares(cpu_request)),
         pids,
     }
 }
@@ -253,6 +271,10 @@ mod tests {
         );
         assert_eq!(args(json!({"command": ["/bin/true"]})), ["/bin/true"]);
         assert_eq!(
+            args(json!({"command": [], "args": []})),
+            ["/bin/sh", "-c", "echo image"]
+        );
+        assert_eq!(
             args(json!({"command": ["/bin/echo"], "args": ["a"]})),
             ["/bin/echo", "a"]
         );
@@ -265,6 +287,7 @@ mod tests {
             &[("MODE".into(), "pod".into()), ("X".into(), "1".into())],
         );
         assert_eq!(env, ["PATH=/bin", "MODE=pod", "X=1"]);
+        assert_eq!(merge_env(&[], &[])[0], format!("PATH={DEFAULT_PATH}"));
     }
 
     #[test]
@@ -282,6 +305,10 @@ mod tests {
         assert_eq!(user(&json!({}), &json!({}), &img, &layers), (1000, 1001));
         img.user = "7:8".into();
         assert_eq!(user(&json!({}), &json!({}), &img, &layers), (7, 8));
+        img.user = "1000".into();
+        assert_eq!(user(&json!({}), &json!({}), &img, &layers), (1000, 1001));
+        img.user = "7".into();
+        assert_eq!(user(&json!({}), &json!({}), &img, &layers), (7, 0));
         let pod = json!({"spec": {"securityContext": {"runAsUser": 5}}});
         assert_eq!(
             user(
@@ -305,7 +332,11 @@ mod tests {
         assert_eq!(l.cpu_shares, Some(256));
         assert_eq!(l.pids, Some(1024));
         let none = limits(&json!({}), None, true);
-        assert_eq!(none, Limits::default());
+        assert_eq!(none.cpu_shares, Some(2));
+        assert_eq!(
+            (none.memory_bytes, none.cpu_quota, none.pids),
+            (None, None, None)
+        );
     }
 
     #[test]

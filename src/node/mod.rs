@@ -126,6 +126,9 @@ pub enum NodeError {
     /// Registering the Node failed.
     #[error("registering the node: {0}")]
     Register(#[from] ApiError),
+    /// The data directory could not be prepared.
+    #[error("preparing the data directory: {0}")]
+    DataDir(#[source] std::io::Error),
 }
 
 /// The running node agent.
@@ -137,6 +140,9 @@ pub struct NodeAgent {
     recorder: Recorder,
     /// runc, for container images; `None` when runc is not installed.
     oci: Option<OciRuntime>,
+    /// Set as the server shuts down: workers start nothing more and write no status (the
+    /// containers stopped then run again at the next start).
+    shutting_down: std::sync::atomic::AtomicBool,
     /// Pod uid → the worker's feed of the pod's latest state.
     workers: Mutex<HashMap<String, watch::Sender<Arc<Value>>>>,
 }
@@ -147,9 +153,17 @@ impl NodeAgent {
         objects: Objects,
         mut config: NodeConfig,
     ) -> Result<Arc<NodeAgent>, NodeError> {
-        // Bundles, mounts and runc's state are named by absolute paths.
-        if let Ok(absolute) = std::path::absolute(&config.data_dir) {
-            config.data_dir = absolute;
+        // Bundles, mounts and runc's state are named by canonical paths (mountinfo lists
+        // them so), and nothing under the data dir is for other users of the host: it holds
+        // images' setuid binaries and what containers write.
+        std::fs::create_dir_all(&config.data_dir).map_err(NodeError::DataDir)?;
+        if let Ok(canonical) = std::fs::canonicalize(&config.data_dir) {
+            config.data_dir = canonical;
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(NodeError::DataDir)?;
         }
         // Guests get threads of their own at a lower priority, one per core: a node full of
         // spinning guests still answers the API and runs its own loops promptly.
@@ -179,6 +193,7 @@ impl NodeAgent {
             images,
             recorder,
             oci,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             workers: Mutex::new(HashMap::new()),
         });
         agent.register().await?;
@@ -190,9 +205,16 @@ impl NodeAgent {
     /// Stops the node's containers and removes their mounts and cgroups, as the server
     /// shuts down (Wasm guests end with the process). Their pods run again at the next start.
     pub async fn shut_down(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(oci) = &self.oci {
             clean_up_containers(oci, &self.pods_dir()).await;
         }
+    }
+
+    /// Whether the server is shutting down.
+    fn shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The node's name.

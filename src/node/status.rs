@@ -78,6 +78,9 @@ pub struct ContainerRecord {
     pub oci: bool,
     /// Running, but its startup probe has not succeeded yet (`started: false`).
     pub startup_pending: bool,
+    /// Its attempt was stopped by a failed liveness or startup probe: it restarts whatever
+    /// its exit code, unless the policy is Never.
+    pub probe_killed: bool,
 }
 
 /// How long a container without a readiness probe must have run before it is reported ready.
@@ -100,6 +103,7 @@ impl ContainerRecord {
             lost: None,
             oci: false,
             startup_pending: false,
+            probe_killed: false,
         }
     }
 

@@ -61,6 +61,8 @@ struct Pod {
     /// Cancelled when the pod's deletion begins: containers get SIGTERM and are not
     /// restarted; `stop` follows after the grace period.
     terminating: CancelToken,
+    /// The pod's network namespace, made once for all its OCI containers.
+    netns: tokio::sync::OnceCell<Result<(), String>>,
     /// The pod as the API last showed it (its feed) and as this worker last wrote it: the
     /// newer of the two is the base of the next status write, which then needs no read.
     seen: watch::Receiver<Arc<Value>>,
@@ -88,6 +90,9 @@ impl Pod {
 
     /// Writes the current state to the pod's status.
     async fn write_status(&self) -> bool {
+        if self.agent.shutting_down() {
+            return false;
+        }
         let (phase, init_json, containers_json, failure, start_time, init_done, containers) = {
             let s = self.state.lock().expect("pod state");
             let phase = if s.failure.is_some() {
@@ -302,6 +307,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         changed: Notify::new(),
         stop: CancelToken::new(),
         terminating: CancelToken::new(),
+        netns: tokio::sync::OnceCell::new(),
         seen: updates.clone(),
         written: Mutex::new(None),
     });
@@ -368,6 +374,9 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         }
         pod.stop.cancel();
         let _ = lifecycle.await;
+        // What the pod holds on the host goes before the pod object does, so a crash in
+        // between leaves nothing that no pod accounts for.
+        release_host(&agent, &pod.uid);
         pod.changed.notify_one();
         tokio::task::yield_now().await;
         let _ = pod.write_status().await;
@@ -392,8 +401,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
     writer.abort();
     // The pod is gone: its volumes and logs go with it.
     let dir_name = format!("{}_{}_{}", pod.namespace, pod.name, pod.uid);
-    oci::host::remove_netns(&netns_path(&agent, &pod.uid));
-    oci::host::remove_cgroup(&pod_cgroup(&pod.uid));
+    release_host(&agent, &pod.uid);
     let _ = std::fs::remove_dir_all(agent.pods_dir().join(&pod.uid));
     let _ = std::fs::remove_dir_all(agent.logs_dir().join(dir_name));
 }
@@ -430,6 +438,12 @@ pub(super) fn split_container_id(id: &str) -> Option<(&str, &str)> {
 /// The pod's cgroup (its containers' are below it).
 pub(super) fn pod_cgroup(uid: &str) -> String {
     format!("/skiff/{uid}")
+}
+
+/// Removes the pod's network namespace and cgroup (idempotent).
+fn release_host(agent: &NodeAgent, uid: &str) {
+    oci::host::remove_netns(&netns_path(agent, uid));
+    oci::host::remove_cgroup(&pod_cgroup(uid));
 }
 
 /// The file the pod's network namespace is mounted on.
@@ -663,6 +677,9 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         Ok(env) => env,
         Err(e) => return fail("CreateContainerConfigError", e.to_string()),
     };
+    if let Some(message) = mounts.iter().find_map(|m| m.check_beneath().err()) {
+        return fail("CreateContainerConfigError", message);
+    }
     let path = super::logs::attempt_path(
         &agent.logs_dir(),
         &pod.namespace,
@@ -814,16 +831,32 @@ async fn run_container(
         .as_str()
         .unwrap_or(&pod.name)
         .to_string();
-    let prepared = {
-        let (netns, etc, hostname) = (netns.clone(), pod_dir.join("etc"), hostname.clone());
-        tokio::task::spawn_blocking(move || -> Result<Vec<oci::BindMount>, String> {
-            oci::host::create_netns(&netns)
-                .map_err(|e| format!("creating the pod's network namespace: {e}"))?;
-            container::pod_files(&etc, &hostname)
-                .map_err(|e| format!("writing the pod's /etc files: {e}"))
+    let made = pod
+        .netns
+        .get_or_init(|| {
+            let netns = netns.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    oci::host::create_netns(&netns)
+                        .map_err(|e| format!("creating the pod's network namespace: {e}"))
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            }
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()))
+        .clone();
+    let prepared = match made {
+        Err(message) => Err(message),
+        Ok(()) => {
+            let (etc, hostname) = (pod_dir.join("etc"), hostname.clone());
+            tokio::task::spawn_blocking(move || {
+                container::pod_files(&etc, &hostname)
+                    .map_err(|e| format!("writing the pod's /etc files: {e}"))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        }
     };
     tracing::debug!(pod = %pod.name, container = name, "network namespace and /etc files ready");
     let mut mounts = match prepared {
@@ -847,6 +880,29 @@ async fn run_container(
         );
     }
     let (uid, gid) = container::user(spec, container, &image.config, &image.layers);
+    let non_root = container["securityContext"]["runAsNonRoot"]
+        .as_bool()
+        .or_else(|| spec["spec"]["securityContext"]["runAsNonRoot"].as_bool())
+        .unwrap_or(false);
+    if non_root && uid == 0 {
+        return fail(
+            "CreateContainerConfigError",
+            format!(
+                "container has runAsNonRoot and image will run as root (pod: \"{}_{}({})\", container: {name})",
+                pod.name, pod.namespace, pod.uid
+            ),
+        );
+    }
+    let names = |key: &str| -> Vec<String> {
+        container["securityContext"]["capabilities"][key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let cwd = container["workingDir"]
         .as_str()
         .filter(|w| !w.is_empty())
@@ -868,6 +924,8 @@ async fn run_container(
             agent.config.pids_limit,
             oci::host::swap_accounted(),
         ),
+        cap_add: names("add"),
+        cap_drop: names("drop"),
         ..Default::default()
     };
     let grace = spec["spec"]["terminationGracePeriodSeconds"]
@@ -989,10 +1047,16 @@ async fn probe_attempt(
             EventType::Normal,
             "Killing",
             &format!(
-                "Container {name} failed {} probe, will be restarted",
-                kind.to_lowercase()
+                "Container {name} failed {} probe{}",
+                kind.to_lowercase(),
+                if pod.policy == "Never" {
+                    ""
+                } else {
+                    ", will be restarted"
+                }
             ),
         );
+        pod.set_container(init, index, |c| c.probe_killed = true);
         restart.cancel();
     };
     if let Some(p) = &startup {
@@ -1087,7 +1151,7 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
     let name = container["name"].as_str().unwrap_or_default().to_string();
     let mut failures = 0u32;
     loop {
-        if pod.stop.is_cancelled() || pod.terminating.is_cancelled() {
+        if pod.stop.is_cancelled() || pod.terminating.is_cancelled() || agent.shutting_down() {
             return None;
         }
         let began = Instant::now();
@@ -1106,6 +1170,43 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
             &format!("Started container {name}"),
         );
         let termination = attempt(&pod, &spec, &slot).await;
+        if agent.shutting_down() {
+            // Stopped by the shutdown, not by itself: recorded as lost at the next start.
+            return None;
+        }
+        // A container that could not be created never ran: it waits, and is tried again
+        // after a backoff, as the kubelet does (no restart is counted).
+        if matches!(
+            termination.reason.as_str(),
+            "CreateContainerError" | "CreateContainerConfigError"
+        ) && !pod.stop.is_cancelled()
+            && !pod.terminating.is_cancelled()
+        {
+            let message = termination.message.clone().unwrap_or_default();
+            pod.set_container(init, index, |c| {
+                c.state = State::Waiting {
+                    reason: termination.reason.clone(),
+                    message: Some(message.clone()),
+                }
+            });
+            pod.event(
+                &spec,
+                EventType::Warning,
+                "Failed",
+                &format!("Error: {message}"),
+            );
+            failures += 1;
+            let delay = status::backoff(
+                failures,
+                agent.config.backoff_initial,
+                agent.config.backoff_max,
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => continue,
+                _ = pod.stop.cancelled() => return None,
+                _ = pod.terminating.cancelled() => return None,
+            }
+        }
         if termination.reason == "DeadlineExceeded" {
             deadline_exceeded(&pod, &spec).await;
         }
@@ -1117,8 +1218,10 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
                 &format!("Container {name} exceeded its memory limit"),
             );
         }
+        let mut probe_killed = false;
         pod.set_container(init, index, |c| {
-            c.state = State::Terminated(termination.clone())
+            c.state = State::Terminated(termination.clone());
+            probe_killed = std::mem::take(&mut c.probe_killed);
         });
         // Init containers restart on failure unless the policy is Never.
         let policy = if init && pod.policy == "Always" {
@@ -1126,9 +1229,11 @@ async fn container_loop(pod: Arc<Pod>, spec: Arc<Value>, slot: Slot) -> Option<T
         } else {
             pod.policy.as_str()
         };
+        let restarts = status::will_restart(policy, termination.exit_code)
+            || (probe_killed && policy != "Never");
         if pod.stop.is_cancelled()
             || pod.terminating.is_cancelled()
-            || !status::will_restart(policy, termination.exit_code)
+            || !restarts
             || termination.reason == "DeadlineExceeded"
         {
             return Some(termination);

@@ -209,15 +209,30 @@ pub fn unpack_layer(mut reader: impl Read, dir: &Path) -> Result<(), String> {
             continue;
         };
         if name.starts_with(b".wh.") {
-            let parent = safe_join(dir, path.parent().unwrap_or(Path::new("")))?;
-            fs::create_dir_all(&parent)
-                .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+            // Whiteouts bypass tar's own checks: their directory must be a real directory
+            // inside `dir` (no symlink on the way), their name a plain name.
+            let parent = real_dir_inside(dir, path.parent().unwrap_or(Path::new("")))?;
             if name == b".wh..wh..opq" {
                 set_opaque(&parent)?;
             } else {
-                let hidden = parent.join(std::ffi::OsStr::from_bytes(&name[4..]));
-                let _ = fs::remove_dir_all(&hidden);
-                let _ = fs::remove_file(&hidden);
+                let hidden = &name[4..];
+                if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/')
+                {
+                    return Err(format!(
+                        "the layer holds a bad whiteout: {}",
+                        path.display()
+                    ));
+                }
+                let hidden = parent.join(std::ffi::OsStr::from_bytes(hidden));
+                match fs::symlink_metadata(&hidden) {
+                    Ok(m) if m.is_dir() => {
+                        let _ = fs::remove_dir_all(&hidden);
+                    }
+                    Ok(_) => {
+                        let _ = fs::remove_file(&hidden);
+                    }
+                    Err(_) => {}
+                }
                 whiteout(&hidden)?;
             }
             continue;
@@ -243,18 +258,28 @@ fn with_cause(e: &std::io::Error) -> String {
     }
 }
 
-/// `dir/relative`, refusing `..` and absolute parts.
-fn safe_join(dir: &Path, relative: &Path) -> Result<PathBuf, String> {
+/// `dir/relative` as a real directory: `..` parts are refused, missing directories are
+/// created, and a symlink (or anything but a directory) on the way is an error, so nothing
+/// done in it can reach outside `dir`.
+fn real_dir_inside(dir: &Path, relative: &Path) -> Result<PathBuf, String> {
+    let outside = || {
+        format!(
+            "the layer holds a path outside its root: {}",
+            relative.display()
+        )
+    };
     let mut out = dir.to_path_buf();
     for part in relative.components() {
         match part {
             Component::Normal(p) => out.push(p),
-            Component::CurDir | Component::RootDir => {}
-            _ => {
-                return Err(format!(
-                    "the layer holds a path outside its root: {}",
-                    relative.display()
-                ));
+            Component::CurDir | Component::RootDir => continue,
+            _ => return Err(outside()),
+        }
+        match fs::symlink_metadata(&out) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(outside()),
+            Err(_) => {
+                fs::create_dir(&out).map_err(|e| format!("creating {}: {e}", out.display()))?
             }
         }
     }
@@ -370,6 +395,46 @@ mod tests {
         gz.write_all(&layer(&[("bin/tool", b"#!")])).unwrap();
         unpack_layer(&gz.finish().unwrap()[..], dir.path()).unwrap();
         assert!(dir.path().join("bin/tool").is_file());
-        assert!(safe_join(dir.path(), Path::new("../x")).is_err());
+        assert!(real_dir_inside(dir.path(), Path::new("../x")).is_err());
+    }
+
+    #[test]
+    fn whiteouts_cannot_reach_through_symlinks_or_up() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("victim"), "keep").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        link.set_mode(0o777);
+        link.set_uid(0);
+        link.set_gid(0);
+        link.set_mtime(0);
+        link.set_link_name(outside.path()).unwrap();
+        link.set_cksum();
+        builder.append_data(&mut link, "a", &[][..]).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "a/.wh.victim", &[][..])
+            .unwrap();
+        let escape = builder.into_inner().unwrap();
+        assert!(unpack_layer(&escape[..], dir.path()).is_err());
+        assert_eq!(
+            fs::read_to_string(outside.path().join("victim")).unwrap(),
+            "keep"
+        );
+        for bad in ["x/.wh..", "x/.wh."] {
+            assert!(
+                unpack_layer(&layer(&[(bad, b"")])[..], dir.path()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -103,7 +103,13 @@ pub fn in_netns<T: Send + 'static>(
 
 /// Unmounts and removes what [`create_netns`] made. Missing is fine.
 pub fn remove_netns(file: &Path) {
-    unmount(file);
+    // Mounts may be stacked on the file (one per attempt at creating it): remove them all.
+    for _ in 0..16 {
+        if !is_mountpoint(file) {
+            break;
+        }
+        unmount(file);
+    }
     let _ = fs::remove_file(file);
 }
 
@@ -137,8 +143,8 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .map(|m| PathBuf::from(unescape(m)))
         .filter(|m| m.starts_with(dir))
         .collect();
+    // Deepest first; a path listed twice has two mounts stacked on it, each to unmount.
     found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
     found
 }
 
@@ -256,7 +262,6 @@ fn copy_layer(from: &Path, to: &Path) -> io::Result<()> {
                 remove_any(&target);
                 fs::create_dir(&target)?;
             }
-            fs::set_permissions(&target, fs::Permissions::from_mode(meta.mode()))?;
             copy_layer(&source, &target)?;
         } else {
             remove_any(&target);
@@ -271,6 +276,10 @@ fn copy_layer(from: &Path, to: &Path) -> io::Result<()> {
         if let Ok(c) = c_path(&target) {
             // SAFETY: valid path; ownership as in the layer (lchown: not through links).
             unsafe { libc::lchown(c.as_ptr(), meta.uid(), meta.gid()) };
+        }
+        // The mode after the owner: chown clears setuid and setgid bits.
+        if !kind.is_symlink() {
+            fs::set_permissions(&target, fs::Permissions::from_mode(meta.mode()))?;
         }
     }
     Ok(())

@@ -102,6 +102,10 @@ impl OciRuntime {
             return Exit::StartFailed { reason };
         }
         tracing::debug!(id = %req.id, took = ?begun.elapsed(), "container bundle prepared");
+        if req.kill.is_cancelled() || req.terminate.is_cancelled() {
+            clear_bundle(&req.bundle);
+            return Exit::Killed;
+        }
         let pid_file = req.bundle.join("pid");
         let mut child = match self.runc.run(&req.id, &req.bundle, &log, &pid_file) {
             Ok(c) => c,
@@ -140,14 +144,14 @@ impl OciRuntime {
             status = child.wait() => status,
             () = watch_start => unreachable!("never completes"),
             () = req.terminate.cancelled() => {
-                self.stop(&req.id, req.grace, &mut child).await
+                self.stop(&req.id, req.grace, &mut child, &req.kill).await
             }
             () = req.kill.cancelled() => {
-                self.stop(&req.id, Duration::ZERO, &mut child).await
+                self.stop(&req.id, Duration::ZERO, &mut child, &req.kill).await
             }
             () = deadline => {
                 stopped_by_deadline = true;
-                self.stop(&req.id, Duration::ZERO, &mut child).await
+                self.stop(&req.id, Duration::ZERO, &mut child, &req.kill).await
             }
         };
         for pipe in pipes.into_iter().flatten() {
@@ -181,21 +185,31 @@ impl OciRuntime {
         Exit::Code(code)
     }
 
-    /// SIGTERM, then SIGKILL once `grace` has passed; returns the exit status.
+    /// SIGTERM, then SIGKILL once `grace` has passed or `kill` is cancelled; returns the
+    /// exit status. SIGKILL is repeated until runc exits: a container runc has not finished
+    /// creating cannot be signalled yet.
     async fn stop(
         &self,
         id: &str,
         grace: Duration,
         child: &mut tokio::process::Child,
+        kill: &CancelToken,
     ) -> std::io::Result<std::process::ExitStatus> {
-        if !grace.is_zero() {
+        if !grace.is_zero() && !kill.is_cancelled() {
             self.runc.kill(id, "TERM").await;
-            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            tokio::select! {
+                status = child.wait() => return status,
+                () = tokio::time::sleep(grace) => {}
+                () = kill.cancelled() => {}
+            }
+        }
+        loop {
+            self.runc.kill(id, "KILL").await;
+            if let Ok(status) = tokio::time::timeout(Duration::from_millis(100), child.wait()).await
+            {
                 return status;
             }
         }
-        self.runc.kill(id, "KILL").await;
-        child.wait().await
     }
 
     /// Runs `args` in a running container (an `exec` probe): its exit code, `None` when it

@@ -136,8 +136,39 @@ impl Runc {
         args: &[String],
         timeout: Duration,
     ) -> (Option<i32>, String) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let pid_file = std::env::temp_dir().join(format!(
+            "skiff-exec-{}-{}.pid",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let result = self.exec_with(id, args, timeout, &pid_file).await;
+        if result.0.is_none() {
+            // Killing `runc exec` leaves the command running in the container: kill it.
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+                .filter(|p| *p > 1)
+            {
+                // SAFETY: sending a signal has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let _ = std::fs::remove_file(&pid_file);
+        result
+    }
+
+    async fn exec_with(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+        pid_file: &Path,
+    ) -> (Option<i32>, String) {
         let mut c = self.command();
         c.arg("exec")
+            .arg("--pid-file")
+            .arg(pid_file)
             .arg(id)
             .args(args)
             .stdout(Stdio::piped())

@@ -63,6 +63,10 @@ pub struct ContainerConfig {
     pub cgroups_path: String,
     /// Resource limits.
     pub limits: Limits,
+    /// `securityContext.capabilities.add` (`NET_ADMIN` or `CAP_NET_ADMIN`).
+    pub cap_add: Vec<String>,
+    /// `securityContext.capabilities.drop` (`ALL` drops every default).
+    pub cap_drop: Vec<String>,
 }
 
 /// `cpu.shares` for a CPU request in millicores (Kubernetes' `MilliCPUToShares`).
@@ -101,11 +105,38 @@ fn namespace(typ: LinuxNamespaceType, path: Option<PathBuf>) -> Result<LinuxName
     b.build().map_err(|e| e.to_string())
 }
 
+fn capability(name: &str) -> Result<Capability, String> {
+    let bare = name.trim().to_uppercase();
+    let bare = bare.strip_prefix("CAP_").unwrap_or(&bare);
+    bare.parse()
+        .map_err(|_| format!("unknown capability {name:?}"))
+}
+
+/// The default capabilities less `drop`, plus `add`.
+pub fn capabilities(
+    add: &[String],
+    drop: &[String],
+) -> Result<std::collections::HashSet<Capability>, String> {
+    let mut caps: std::collections::HashSet<Capability> =
+        DEFAULT_CAPABILITIES.into_iter().collect();
+    if drop.iter().any(|d| d.eq_ignore_ascii_case("ALL")) {
+        caps.clear();
+    } else {
+        for d in drop {
+            caps.remove(&capability(d)?);
+        }
+    }
+    for a in add {
+        caps.insert(capability(a)?);
+    }
+    Ok(caps)
+}
+
 /// Builds the runtime spec: the defaults of `runc spec` (proc, dev, sysfs, masked paths)
 /// with the container's process, mounts, namespaces and limits.
 pub fn build(c: &ContainerConfig) -> Result<Spec, String> {
     let err = |e: oci_spec::OciSpecError| e.to_string();
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
+    let caps = capabilities(&c.cap_add, &c.cap_drop)?;
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -199,6 +230,17 @@ pub fn build(c: &ContainerConfig) -> Result<Spec, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_drop_and_add_by_kubernetes_names() {
+        let none = capabilities(&[], &["ALL".into()]).unwrap();
+        assert!(none.is_empty());
+        let some =
+            capabilities(&["NET_ADMIN".into()], &["CHOWN".into(), "CAP_KILL".into()]).unwrap();
+        assert!(some.contains(&Capability::NetAdmin) && !some.contains(&Capability::Chown));
+        assert!(!some.contains(&Capability::Kill) && some.contains(&Capability::Setuid));
+        assert!(capabilities(&["NOPE".into()], &[]).is_err());
+    }
 
     #[test]
     fn cpu_arithmetic_matches_kubernetes() {

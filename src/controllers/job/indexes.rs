@@ -30,13 +30,20 @@ impl IndexSet {
     /// Adds `first..=last`, merging with neighbouring ranges.
     fn insert_range(&mut self, first: i64, last: i64) {
         // Ranges ending before `first - 1` stay apart; so do those starting after `last + 1`.
-        let start = self.ranges.partition_point(|&(_, b)| b < first.saturating_sub(1));
-        let end = self.ranges.partition_point(|&(a, _)| a <= last.saturating_add(1));
+        let start = self
+            .ranges
+            .partition_point(|&(_, b)| b < first.saturating_sub(1));
+        let end = self
+            .ranges
+            .partition_point(|&(a, _)| a <= last.saturating_add(1));
         if start == end {
             self.ranges.insert(start, (first, last));
             return;
         }
-        let merged = (first.min(self.ranges[start].0), last.max(self.ranges[end - 1].1));
+        let merged = (
+            first.min(self.ranges[start].0),
+            last.max(self.ranges[end - 1].1),
+        );
         self.ranges.splice(start..end, [merged]);
     }
 
@@ -173,7 +180,10 @@ mod tests {
         assert_eq!(set.without(&IndexSet::parse("1,7-20")).to_string(), "0,2,5");
         let gaps: Vec<i64> = set.missing_below(11).collect();
         assert_eq!(gaps, [3, 4, 6, 9, 10]);
-        assert_eq!(IndexSet::default().missing_below(3).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            IndexSet::default().missing_below(3).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
         let every: IndexSet = (0..10_000).collect();
         assert_eq!(every.to_string(), "0-9999");
         assert_eq!(every.missing_below(10_000).next(), None);
