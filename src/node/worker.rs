@@ -727,6 +727,7 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         env.push(("HOSTNAME".into(), pod.name.clone()));
     }
     let cancel = CancelToken::new();
+    let (stdout, stderr) = log_sinks(&writer);
     let run_spec = RunSpec {
         args,
         env,
@@ -739,14 +740,8 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
                 read_only: m.read_only,
             })
             .collect(),
-        stdout: Arc::new(LogSink {
-            writer: writer.clone(),
-            stream: Stream::Stdout,
-        }),
-        stderr: Arc::new(LogSink {
-            writer: writer.clone(),
-            stream: Stream::Stderr,
-        }),
+        stdout,
+        stderr,
         memory_limit: quantity(container, "/resources/limits/memory").map(|m| (m / 1000) as u64),
         cpu_millis: quantity(container, "/resources/limits/cpu").map(|c| c.max(1) as u64),
         deadline,
@@ -780,7 +775,12 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     };
     forward.abort();
     writer.close();
-    let (exit_code, reason, message) = match outcome.exit {
+    termination(outcome.exit, started_at)
+}
+
+/// How an attempt that ran ended, in Kubernetes' terms.
+fn termination(exit: Exit, started_at: String) -> Termination {
+    let (exit_code, reason, message) = match exit {
         Exit::Code(0) => (0, "Completed", None),
         Exit::Code(code) => (code, "Error", None),
         Exit::OomKilled => (137, "OOMKilled", None),
@@ -796,6 +796,17 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         started_at,
         finished_at: now(),
     }
+}
+
+/// The container's stdout and stderr sinks into its log file.
+fn log_sinks(writer: &Arc<LogWriter>) -> (Arc<LogSink>, Arc<LogSink>) {
+    let sink = |stream| {
+        Arc::new(LogSink {
+            writer: writer.clone(),
+            stream,
+        })
+    };
+    (sink(Stream::Stdout), sink(Stream::Stderr))
 }
 
 /// Runs one attempt of an OCI container with runc.
@@ -947,19 +958,14 @@ async fn run_container(
         id: id.clone(),
         netns: netns.clone(),
     };
+    let (stdout, stderr) = log_sinks(&writer);
     let request = RunRequest {
         id,
         bundle: pod_dir.join("containers").join(name),
         layers: image.layers.clone(),
         config,
-        stdout: Arc::new(LogSink {
-            writer: writer.clone(),
-            stream: Stream::Stdout,
-        }),
-        stderr: Arc::new(LogSink {
-            writer: writer.clone(),
-            stream: Stream::Stderr,
-        }),
+        stdout,
+        stderr,
         terminate: terminate.clone(),
         kill: pod.stop.clone(),
         grace: Duration::from_secs(grace),
@@ -990,26 +996,11 @@ async fn run_container(
     };
     forward.abort();
     writer.close();
-    let (exit_code, reason, message) = match exit {
-        Exit::Code(0) => (0, "Completed", None),
-        Exit::Code(code) => (code, "Error", None),
-        Exit::OomKilled => (137, "OOMKilled", None),
-        Exit::DeadlineExceeded => (137, "DeadlineExceeded", None),
-        Exit::Killed => (137, "Error", None),
-        Exit::Trap { message } => (1, "Error", Some(message)),
-        Exit::StartFailed { reason } => (128, "StartError", Some(reason)),
-    };
     let started_at = began
         .into_inner()
         .expect("start time")
         .unwrap_or(started_at);
-    Termination {
-        exit_code,
-        reason: reason.into(),
-        message,
-        started_at,
-        finished_at: now(),
-    }
+    termination(exit, started_at)
 }
 
 /// Probes one running attempt: the startup probe until it succeeds, then liveness and
