@@ -666,13 +666,7 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         list.get(index).map(|c| c.restart_count).unwrap_or(0)
     };
     let started_at = now();
-    let fail = |reason: &str, message: String| Termination {
-        exit_code: 128,
-        reason: reason.into(),
-        message: Some(message),
-        started_at: started_at.clone(),
-        finished_at: now(),
-    };
+    let fail = |reason: &str, message: String| not_started(reason, message, &started_at);
     let env = match config::environment(&agent.objects, spec, container).await {
         Ok(env) => env,
         Err(e) => return fail("CreateContainerConfigError", e.to_string()),
@@ -778,6 +772,17 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     termination(outcome.exit, started_at)
 }
 
+/// An attempt that could not start: Kubernetes' exit code 128 with the reason.
+fn not_started(reason: &str, message: String, started_at: &str) -> Termination {
+    Termination {
+        exit_code: 128,
+        reason: reason.into(),
+        message: Some(message),
+        started_at: started_at.to_string(),
+        finished_at: now(),
+    }
+}
+
 /// How an attempt that ran ended, in Kubernetes' terms.
 fn termination(exit: Exit, started_at: String) -> Termination {
     let (exit_code, reason, message) = match exit {
@@ -823,13 +828,7 @@ async fn run_container(
     let container = &slot.container;
     let (init, index) = (slot.init, slot.index);
     let name = container["name"].as_str().unwrap_or_default();
-    let fail = |reason: &str, message: String| Termination {
-        exit_code: 128,
-        reason: reason.into(),
-        message: Some(message),
-        started_at: started_at.clone(),
-        finished_at: now(),
-    };
+    let fail = |reason: &str, message: String| not_started(reason, message, &started_at);
     let Some(runtime) = agent.oci.as_ref() else {
         return fail(
             "CreateContainerError",
