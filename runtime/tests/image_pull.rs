@@ -1,13 +1,11 @@
 //! Pulls from a real registry: Debian's `docker-registry` (distribution 2.8) started on a
-//! free loopback port with a temporary root. Images are pushed with oci-client's push API.
+//! free loopback port with a temporary root (the helper the root crate's container tests use).
+//! Images are pushed with oci-client's push API.
 
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{ImageIndexEntry, OciImageIndex, OciImageManifest, Platform};
@@ -15,6 +13,9 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 use skiff_runtime::image::{ImageKind, ImageStore, PullError, PullOptions};
+
+#[path = "../../tests/common/oci.rs"]
+mod oci;
 
 const REGISTRY_BIN: &str = "docker-registry";
 
@@ -24,71 +25,6 @@ fn find_binary(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file())
-}
-
-/// The registry process; killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_registry(bin: &Path) -> Registry {
-    let root = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = root.path().join("config.yml");
-    fs::write(
-        &config,
-        format!(
-            "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {addr}\n",
-            root.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let log = fs::File::create(root.path().join("registry.log")).unwrap();
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start docker-registry");
-    let registry = Registry {
-        child,
-        addr,
-        _root: root,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&registry.addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "docker-registry did not listen on {}: {}",
-            registry.addr,
-            fs::read_to_string(registry._root.path().join("registry.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    registry
 }
 
 fn push_client() -> Client {
@@ -140,14 +76,14 @@ async fn push_container(client: &Client, reference: &Reference, arch: &str, text
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_pull_from_a_real_registry() {
-    let Some(bin) = find_binary(REGISTRY_BIN) else {
+    if find_binary(REGISTRY_BIN).is_none() {
         eprintln!(
             "SKIPPED image_pull_from_a_real_registry: `{REGISTRY_BIN}` is not installed \
              (apt-get install docker-registry)"
         );
         return;
-    };
-    let registry = start_registry(&bin);
+    }
+    let registry = oci::start_registry();
     let addr = &registry.addr.clone();
     let client = push_client();
     let tmp = tempfile::tempdir().unwrap();
