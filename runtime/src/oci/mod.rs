@@ -74,6 +74,9 @@ impl OciRuntime {
 
     /// Runs one attempt to its end.
     pub async fn run(&self, mut req: RunRequest) -> Exit {
+        if req.kill.is_cancelled() || req.terminate.is_cancelled() {
+            return Exit::Killed;
+        }
         let begun = Instant::now();
         let rootfs = req.bundle.join("rootfs");
         let (upper, work) = (req.bundle.join("upper"), req.bundle.join("work"));
@@ -102,10 +105,6 @@ impl OciRuntime {
             return Exit::StartFailed { reason };
         }
         tracing::debug!(id = %req.id, took = ?begun.elapsed(), "container bundle prepared");
-        if req.kill.is_cancelled() || req.terminate.is_cancelled() {
-            clear_bundle(&req.bundle);
-            return Exit::Killed;
-        }
         let pid_file = req.bundle.join("pid");
         let mut child = match self.runc.run(&req.id, &req.bundle, &log, &pid_file) {
             Ok(c) => c,
