@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cli;
 pub mod controllers;
+pub mod gateway;
 pub mod node;
 pub mod scheduler;
 pub mod server;

@@ -102,6 +102,13 @@ struct ServeArgs {
     /// Most processes an OCI container may have (`pids.max`); 0 for no limit.
     #[arg(long, default_value_t = 4096)]
     container_pids_limit: i64,
+    /// Plain-HTTP address of the gateway (Ingress and Services); port 0 picks a free port
+    /// (written to DATA_DIR/gateway-address); `off` serves none.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    gateway: String,
+    /// Largest request body the gateway accepts, as a quantity (larger ones get 413).
+    #[arg(long, default_value = "16Mi", value_parser = parse_bytes)]
+    gateway_max_body: u64,
 }
 
 /// Parses a byte quantity such as `10Mi`, `512Ki` or `1048576`.
@@ -148,7 +155,18 @@ fn main() -> anyhow::Result<()> {
                         (args.container_pids_limit > 0).then_some(args.container_pids_limit);
                     node
                 });
+                let gateway = match args.gateway.as_str() {
+                    "off" => None,
+                    addr => Some(addr.parse::<SocketAddr>().with_context(|| {
+                        format!("--gateway {addr:?}: expected HOST:PORT or off")
+                    })?),
+                };
                 let config = skiff::server::ServeConfig {
+                    gateway,
+                    gateway_config: skiff::gateway::GatewayConfig {
+                        max_body_bytes: usize::try_from(args.gateway_max_body)
+                            .unwrap_or(usize::MAX),
+                    },
                     node,
                     data_dir: args.data_dir,
                     listen: args.listen,

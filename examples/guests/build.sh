@@ -2,6 +2,7 @@
 # Builds skiff's example Wasm guests in release mode:
 #   target/wasm32-wasip1/release/{hello,memory-hog,spinner,exit-code,sleeper,chatter,ci-check}.wasm
 #   target/wasm32-wasip2/release/hello-p2.wasm   (a WASI preview 2 command component)
+#   target/wasm32-wasip2/release/{hello_http,echo_json,http_lab}.wasm   (wasi:http functions)
 # Adds the Rust targets with rustup when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +23,6 @@ fi
 
 cargo build --release --target wasm32-wasip1 \
     -p hello -p memory-hog -p spinner -p exit-code -p sleeper -p chatter -p ci-check
-cargo build --release --target wasm32-wasip2 -p hello-p2
+cargo build --release --target wasm32-wasip2 -p hello-p2 -p hello-http -p echo-json -p http-lab
 
 ls -l target/wasm32-wasip1/release/*.wasm target/wasm32-wasip2/release/*.wasm

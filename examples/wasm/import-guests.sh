@@ -8,6 +8,9 @@ skiff="${SKIFF:-$root/target/release/skiff}"
 for guest in hello memory-hog spinner exit-code sleeper chatter ci-check; do
   "$skiff" image import "$root/examples/guests/target/wasm32-wasip1/release/$guest.wasm" "$guest:v1"
 done
+for guest in hello-p2 hello_http echo_json http_lab; do
+  "$skiff" image import "$root/examples/guests/target/wasm32-wasip2/release/$guest.wasm" "${guest//_/-}:v1"
+done
 for wat in "$root"/examples/wasm/hostile/*.wat; do
   "$skiff" image import "$wat" "hostile/$(basename "$wat" .wat):v1"
 done

@@ -41,6 +41,8 @@ pub enum Reason {
     InternalError,
     /// 503
     ServiceUnavailable,
+    /// 504: the request could not be completed in time.
+    Timeout,
 }
 
 impl Reason {
@@ -60,6 +62,7 @@ impl Reason {
             Reason::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Reason::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -78,6 +81,7 @@ impl Reason {
             Reason::Gone => "Gone",
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::Timeout => "Timeout",
             Reason::Invalid => "Invalid",
             Reason::InternalError => "InternalError",
             Reason::ServiceUnavailable => "ServiceUnavailable",

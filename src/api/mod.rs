@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod protobuf_schema;
+pub mod proxy;
 pub mod resources;
 pub mod selector;
 pub mod table;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub token: String,
     /// The embedded node, which serves container logs.
     pub node: Option<std::sync::Arc<crate::node::NodeAgent>>,
+    /// The gateway, which the service and pod proxies go through.
+    pub gateway: Option<std::sync::Arc<crate::gateway::Gateway>>,
 }
 
 /// Paths Kubernetes serves to unauthenticated clients.
@@ -90,6 +93,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*path}", get(openapi_group_version))
         .route("/apply", post(apply_stream))
+        .route(
+            "/api/v1/namespaces/{namespace}/{kind}/{name}/proxy",
+            any(proxy::serve_root),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/{kind}/{name}/proxy/",
+            any(proxy::serve_root),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/{kind}/{name}/proxy/{*path}",
+            any(proxy::serve),
+        )
         .route("/api", any(handlers::dispatch))
         .route("/api/{*rest}", any(handlers::dispatch))
         .route("/apis", any(handlers::dispatch))

@@ -7,6 +7,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod event_filter;
 pub mod events;
 pub mod garbage_collector;
@@ -38,6 +39,7 @@ pub async fn spawn_all(objects: Objects, data_dir: std::path::PathBuf) {
         job::register(&objects, &mut informers);
         cronjob::register(&objects, &mut informers);
         volumes::register(&objects, &mut informers, data_dir);
+        endpoints::register(&objects, &mut informers);
         informers.start().await;
     });
 }

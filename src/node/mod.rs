@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod container;
+pub mod functions;
 pub mod logs;
 mod probe;
 pub mod status;
@@ -145,6 +146,8 @@ pub struct NodeAgent {
     shutting_down: std::sync::atomic::AtomicBool,
     /// Pod uid → the worker's feed of the pod's latest state.
     workers: Mutex<HashMap<String, watch::Sender<Arc<Value>>>>,
+    /// The HTTP functions this node serves.
+    functions: Arc<functions::Functions>,
 }
 
 impl NodeAgent {
@@ -195,6 +198,7 @@ impl NodeAgent {
             oci,
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             workers: Mutex::new(HashMap::new()),
+            functions: Arc::new(functions::Functions::default()),
         });
         agent.register().await?;
         tokio::spawn(agent.clone().heartbeat());
@@ -215,6 +219,17 @@ impl NodeAgent {
     /// Whether the server is shutting down.
     fn shutting_down(&self) -> bool {
         self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The HTTP functions this node serves (the gateway routes to them).
+    pub fn functions(&self) -> Arc<functions::Functions> {
+        self.functions.clone()
+    }
+
+    /// The network namespace of pod `uid`'s containers, when it has one.
+    pub fn pod_netns(&self, uid: &str) -> Option<PathBuf> {
+        let path = worker::netns_path(self, uid);
+        path.exists().then_some(path)
     }
 
     /// The node's name.

@@ -136,6 +136,9 @@ pub enum Target {
         program: Arc<Program>,
         base: Box<RunSpec>,
     },
+    /// An HTTP function: httpGet goes through its handler; tcpSocket succeeds on a port it
+    /// serves; exec is not possible.
+    Function(Arc<crate::node::functions::Function>),
 }
 
 /// Runs the probe once: `Ok` on success, else why it failed.
@@ -172,8 +175,28 @@ pub async fn check(action: &Action, timeout: Duration, target: &Target) -> Resul
                 other => Err(format!("command {command:?} failed: {other:?}")),
             }
         }
+        (Action::Exec(command), Target::Function(_)) => Err(format!(
+            "command {command:?}: exec probes cannot run in an HTTP function; use httpGet"
+        )),
         (Action::Http { https: true, .. }, _) => {
             Err("HTTPS probes are not supported by this node; use HTTP".into())
+        }
+        (
+            Action::Http {
+                host,
+                port,
+                path,
+                headers,
+                ..
+            },
+            Target::Function(function),
+        ) => function_get(function, host.as_deref(), *port, path, headers, timeout).await,
+        (Action::Tcp { port, .. }, Target::Function(function)) => {
+            if function.serves_port(*port) {
+                Ok(())
+            } else {
+                Err(format!("the function does not serve port {port}"))
+            }
         }
         (
             Action::Http {
@@ -206,7 +229,50 @@ pub async fn check(action: &Action, timeout: Duration, target: &Target) -> Resul
 fn netns_of(target: &Target) -> Option<PathBuf> {
     match target {
         Target::Container { netns, .. } => Some(netns.clone()),
-        Target::Wasm { .. } => None,
+        Target::Wasm { .. } | Target::Function(_) => None,
+    }
+}
+
+/// An httpGet probe through a function's handler: success for a status in 200..400.
+async fn function_get(
+    function: &crate::node::functions::Function,
+    host: Option<&str>,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Result<(), String> {
+    if !function.serves_port(port) {
+        return Err(format!("the function does not serve port {port}"));
+    }
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    let mut request = http::Request::get(&path)
+        .header("host", format!("{}:{port}", host.unwrap_or("127.0.0.1")))
+        .header("user-agent", "kube-probe/1.32");
+    for (k, v) in headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    let request = request
+        .body(bytes::Bytes::new())
+        .map_err(|e| format!("Get {path:?}: {e}"))?;
+    match tokio::time::timeout(timeout, function.call(request)).await {
+        Err(_) => Err(format!(
+            "Get {path:?}: no answer within {}s",
+            timeout.as_secs_f64()
+        )),
+        Ok(Err(failure)) => Err(format!("Get {path:?}: {failure}")),
+        Ok(Ok(response)) => {
+            let status = response.status().as_u16();
+            if (200..400).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {status}"))
+            }
+        }
     }
 }
 

@@ -83,6 +83,20 @@ pub struct ContainerRecord {
     pub probe_killed: bool,
 }
 
+/// The address a pod is shown with (`status.podIP`): one in 10.64.0.0/10 derived from its
+/// uid. skiff's pods have no routable interface (Wasm guests have no sockets; a container's
+/// network namespace has only loopback), so the address names the pod in Endpoints;
+/// traffic reaches it through the gateway, which routes by the endpoint's `targetRef`.
+pub fn pod_ip(uid: &str) -> String {
+    let h = uid.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let (b, c, d) = ((h >> 16) & 0x3f, (h >> 8) & 0xff, h & 0xff);
+    // Neither .0 nor .255 as the last octet.
+    let d = d.clamp(1, 254);
+    format!("10.{}.{c}.{d}", 64 + b)
+}
+
 /// How long a container without a readiness probe must have run before it is reported ready.
 pub const READY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -286,6 +300,17 @@ pub fn backoff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_ips_are_stable_and_in_range() {
+        let ip = pod_ip("0b6c9a8e-1d1e-4a57-9d3c-3e0c5b1f2a77");
+        assert_eq!(ip, pod_ip("0b6c9a8e-1d1e-4a57-9d3c-3e0c5b1f2a77"));
+        assert_ne!(ip, pod_ip("0b6c9a8e-1d1e-4a57-9d3c-3e0c5b1f2a78"));
+        let octets: Vec<u32> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+        assert_eq!(octets[0], 10);
+        assert!((64..128).contains(&octets[1]));
+        assert!((1..255).contains(&octets[3]));
+    }
     use std::time::Duration;
 
     fn terminated(code: i32) -> ContainerRecord {

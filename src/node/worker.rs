@@ -9,11 +9,14 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use skiff_runtime::image::{ContainerImage, ImageKind, PullOptions};
 use skiff_runtime::oci::{self, ContainerConfig, RunRequest};
-use skiff_runtime::wasm::{CancelToken, Exit, OutputSink, Preopen, Program, RunSpec};
+use skiff_runtime::wasm::{
+    CancelToken, Egress, Exit, HttpSpec, OutputSink, Preopen, Program, RunSpec,
+};
 use tokio::sync::{Notify, watch};
 
 use super::config::{self, ConfigError, Mount};
 use super::container;
+use super::functions::{self, Function};
 use super::logs::{LogWriter, Stream};
 use super::probe;
 use super::status::{self, ContainerRecord, State, Termination};
@@ -141,6 +144,9 @@ impl Pod {
                 ));
                 status["hostIP"] = json!("127.0.0.1");
                 status["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
+                let ip = status::pod_ip(&self.uid);
+                status["podIP"] = json!(ip);
+                status["podIPs"] = json!([{"ip": ip}]);
                 status["startTime"] = json!(start_time);
                 if !init_json.is_empty() {
                     status["initContainerStatuses"] = json!(init_json);
@@ -447,7 +453,7 @@ fn release_host(agent: &NodeAgent, uid: &str) {
 }
 
 /// The file the pod's network namespace is mounted on.
-fn netns_path(agent: &NodeAgent, uid: &str) -> std::path::PathBuf {
+pub(super) fn netns_path(agent: &NodeAgent, uid: &str) -> std::path::PathBuf {
     agent.pods_dir().join(uid).join("netns")
 }
 
@@ -741,6 +747,9 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         deadline,
         cancel: cancel.clone(),
     };
+    if program.serves_http() {
+        return serve_function(pod, spec, slot, program, run_spec, writer, started_at).await;
+    }
     pod.set_container(init, index, |c| {
         // A container resumed after a node restart keeps the readiness it was shown with.
         let resumed = matches!(c.state, State::Running { .. }) && c.ready;
@@ -770,6 +779,106 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
     forward.abort();
     writer.close();
     termination(outcome.exit, started_at)
+}
+
+/// Serves an HTTP function until its pod stops or a probe kills it: the container is Running
+/// (and, with no readiness probe, Ready) once its program is registered with the node's
+/// functions, each request getting a fresh sandbox with the container's limits.
+async fn serve_function(
+    pod: &Pod,
+    spec: &Value,
+    slot: &Slot,
+    program: &Arc<Program>,
+    run_spec: RunSpec,
+    writer: Arc<LogWriter>,
+    started_at: String,
+) -> Termination {
+    let container = &slot.container;
+    let (init, index) = (slot.init, slot.index);
+    let name = container["name"].as_str().unwrap_or_default();
+    let fail = |reason: &str, message: String| not_started(reason, message, &started_at);
+    if init {
+        return fail(
+            "StartError",
+            "an init container cannot be an HTTP function: it serves and never completes".into(),
+        );
+    }
+    let annotations = &spec["metadata"]["annotations"];
+    let timeout = match annotations[functions::TIMEOUT_ANNOTATION].as_str() {
+        None => functions::DEFAULT_TIMEOUT,
+        Some(text) => match functions::parse_duration(text).filter(|d| !d.is_zero()) {
+            Some(timeout) => timeout,
+            None => {
+                return fail(
+                    "CreateContainerConfigError",
+                    format!(
+                        "annotation {}: {text:?} is not a duration such as 30s or 500ms",
+                        functions::TIMEOUT_ANNOTATION
+                    ),
+                );
+            }
+        },
+    };
+    let egress = Egress::allow(
+        annotations[functions::EGRESS_ANNOTATION]
+            .as_str()
+            .unwrap_or_default()
+            .split(','),
+    );
+    let ports: Vec<u16> = container["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["containerPort"].as_u64())
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect();
+    let agent = &pod.agent;
+    let function = Arc::new(Function::new(
+        &pod.namespace,
+        &pod.name,
+        &pod.uid,
+        name,
+        spec["metadata"]["labels"].clone(),
+        ports,
+        agent.runtime.clone(),
+        program.clone(),
+        HttpSpec {
+            run: run_spec,
+            timeout,
+            egress: Arc::new(egress),
+            on_finish: None,
+        },
+        agent.functions.usage.clone(),
+    ));
+    pod.set_container(init, index, |c| {
+        c.state = State::Running {
+            started_at: started_at.clone(),
+        };
+        c.ready = false;
+    });
+    agent.functions.register(function.clone());
+    let restart = CancelToken::new();
+    let target = probe::Target::Function(function.clone());
+    let killed_by_probe = async {
+        probe_attempt(pod, spec, container, init, index, target, restart.clone()).await;
+        restart.cancelled().await;
+    };
+    // Once the pod is terminating the endpoints drop it; requests already routed finish.
+    let drained = async {
+        pod.terminating.cancelled().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while function.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let exit = tokio::select! {
+        () = pod.stop.cancelled() => Exit::Killed,
+        () = drained => Exit::Code(0),
+        () = killed_by_probe => Exit::Killed,
+    };
+    agent.functions.unregister(&pod.uid, name);
+    writer.close();
+    termination(exit, started_at)
 }
 
 /// An attempt that could not start: Kubernetes' exit code 128 with the reason.

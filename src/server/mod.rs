@@ -43,6 +43,10 @@ pub struct ServeConfig {
     pub compaction_interval: Duration,
     /// The embedded node's settings; None runs the control plane only.
     pub node: Option<crate::node::NodeConfig>,
+    /// Where the gateway listens (plain HTTP); None serves no gateway.
+    pub gateway: Option<SocketAddr>,
+    /// The gateway's limits.
+    pub gateway_config: crate::gateway::GatewayConfig,
 }
 
 /// Errors starting the server.
@@ -172,6 +176,28 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         None => None,
     };
 
+    let gateway = crate::gateway::Gateway::start(
+        objects.clone(),
+        node.clone(),
+        config.gateway_config.clone(),
+    )
+    .await;
+    let gateway_task = match config.gateway {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(io_error(format!("gateway: listening on {addr}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(io_error("reading the gateway's address"))?;
+            std::fs::write(dir.join("gateway-address"), bound.to_string())
+                .map_err(io_error("writing gateway-address"))?;
+            eprintln!("skiff: gateway on http://{bound}");
+            Some(tokio::spawn(gateway.clone().serve(listener)))
+        }
+        None => None,
+    };
+
     let token = kubeconfig::load_or_create_token(&dir.join("token"))
         .map_err(io_error("creating the admin token"))?;
     let pki = pki::load_or_create(dir, &[config.listen.ip()])?;
@@ -195,6 +221,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         server_address: server_address.clone(),
         token: token.clone(),
         node: node.clone(),
+        gateway: Some(gateway),
     });
     let app = router(state);
 
@@ -238,6 +265,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     eprintln!("skiff: shutting down");
     drop(listener);
+    if let Some(task) = gateway_task {
+        task.abort();
+    }
     if let Some(node) = &node {
         node.shut_down().await;
     }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 pub enum ProgramKind {
     /// A core WebAssembly module run as a WASI preview 1 command (entry point `_start`).
     Module,
-    /// A WebAssembly component run as a WASI preview 2 command (export `wasi:cli/run`).
+    /// A WebAssembly component: a WASI preview 2 command (export `wasi:cli/run`) or an HTTP
+    /// function (export `wasi:http/incoming-handler`).
     Component,
 }
 

@@ -21,7 +21,8 @@ impl GuestExecutor {
             .worker_threads(threads.max(1))
             .thread_name("skiff-guest")
             .on_thread_start(lower_priority)
-            .enable_time()
+            // I/O for functions' outgoing HTTP requests.
+            .enable_all()
             .build()?;
         Ok(GuestExecutor {
             runtime: Some(runtime),
@@ -52,6 +53,20 @@ impl GuestExecutor {
                 },
             },
         }
+    }
+}
+
+impl GuestExecutor {
+    /// Starts `task` on the guest threads without waiting for it (an HTTP request whose
+    /// response body the guest is still writing outlives the call that started it).
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime
+            .as_ref()
+            .expect("guest runtime present until drop")
+            .spawn(task);
     }
 }
 

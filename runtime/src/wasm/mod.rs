@@ -55,6 +55,7 @@ mod cpu;
 mod engine;
 mod error;
 mod executor;
+mod http;
 mod limits;
 mod run;
 mod stdio;
@@ -70,6 +71,7 @@ use wasmtime::component::Component;
 use wasmtime::{ExternType, Module};
 
 pub use error::{ProgramKind, WasmError};
+pub use http::{Egress, HttpBody, HttpFailure, HttpSpec, OnFinish};
 pub use stdio::{DiscardSink, MemorySink, OutputSink};
 
 use error::error_chain;
@@ -326,6 +328,12 @@ impl Program {
     pub fn source(&self) -> LoadSource {
         self.source
     }
+
+    /// Whether it is a component exporting `wasi:http/incoming-handler`: served with
+    /// [`WasmRuntime::serve_http`], one fresh store per request, rather than run to its exit.
+    pub fn serves_http(&self) -> bool {
+        matches!(self.pre, Pre::Proxy(_))
+    }
 }
 
 impl std::fmt::Debug for Program {
@@ -345,6 +353,7 @@ struct Inner {
     fuel_per_cpu_second: u64,
     p1_linker: P1Linker,
     p2_linker: P2Linker,
+    http_linker: http::HttpLinker,
     programs: Mutex<HashMap<String, Arc<Program>>>,
     guests: Option<executor::GuestExecutor>,
 }
@@ -388,7 +397,7 @@ impl WasmRuntime {
         let engine = engine::build_engine(&config)?;
         engine::start_epoch_ticker(&engine)?;
         let fuel_per_cpu_second = engine::calibrate_fuel(&engine)?;
-        let (p1_linker, p2_linker) = run::linkers(&engine)?;
+        let (p1_linker, p2_linker, http_linker) = run::linkers(&engine)?;
         let guests = config
             .guest_threads
             .map(executor::GuestExecutor::new)
@@ -404,6 +413,7 @@ impl WasmRuntime {
                 fuel_per_cpu_second,
                 p1_linker,
                 p2_linker,
+                http_linker,
                 programs: Mutex::new(HashMap::new()),
                 guests,
             }),
@@ -430,8 +440,9 @@ impl WasmRuntime {
         )
     }
 
-    /// Loads a program: a WASI preview 1 command module (must export `_start`) or a WASI
-    /// preview 2 command component (must export `wasi:cli/run`).
+    /// Loads a program: a WASI preview 1 command module (must export `_start`), a WASI
+    /// preview 2 command component (must export `wasi:cli/run`) or an HTTP function (a
+    /// component exporting `wasi:http/incoming-handler`, the `wasi:http/proxy` world).
     ///
     /// Programs are memoised by `digest`: a second `load` of the same digest returns the same
     /// `Program` without looking at `bytes`. If `digest` is `sha256:<hex>` the bytes are
@@ -570,9 +581,12 @@ impl WasmRuntime {
                 check_start_export(&module)?;
                 run::pre_module(&self.inner.p1_linker, &module)?
             }
-            Compiled::Component(component) => {
-                run::pre_component(&self.inner.engine, &self.inner.p2_linker, &component)?
-            }
+            Compiled::Component(component) => run::pre_component(
+                &self.inner.engine,
+                &self.inner.p2_linker,
+                &self.inner.http_linker,
+                &component,
+            )?,
         };
         Ok(Program {
             digest: digest.to_owned(),

@@ -14,10 +14,12 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 
 use super::cpu::thread_cpu_time;
 use super::error::{ProgramKind, WasmError, error_chain};
+use super::http::{HttpCtx, HttpLinker};
 use super::limits::{Limiter, RunStats};
 use super::stdio::SinkStream;
 use super::throttle::FuelBucket;
 use super::{Exit, Inner, Outcome, Program, RunSpec, Usage};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// Fuel a store starts with: effectively unlimited, CPU limits are a rate, not a budget.
 const FUEL_BUDGET: u64 = u64::MAX;
@@ -30,8 +32,8 @@ const MAX_TRAP_MESSAGE: usize = 4096;
 
 /// The data of every store: the WASI context and the memory limiter.
 pub(crate) struct HostState<W> {
-    wasi: W,
-    limiter: Limiter,
+    pub(super) wasi: W,
+    pub(super) limiter: Limiter,
 }
 
 /// WASI preview 2 state: the context and the resource table.
@@ -59,10 +61,12 @@ pub(crate) enum Pre {
         start: ModuleExport,
     },
     Component(CommandPre<HostState<P2Ctx>>),
+    /// A component exporting `wasi:http/incoming-handler`: served, one store per request.
+    Proxy(ProxyPre<HostState<HttpCtx>>),
 }
 
-/// The preview 1 and preview 2 linkers, built once per engine.
-pub(crate) fn linkers(engine: &Engine) -> Result<(P1Linker, P2Linker), WasmError> {
+/// The preview 1, preview 2 and HTTP linkers, built once per engine.
+pub(crate) fn linkers(engine: &Engine) -> Result<(P1Linker, P2Linker, HttpLinker), WasmError> {
     let fail = |e: wasmtime::Error| WasmError::Engine {
         reason: format!("cannot build the WASI linker: {}", error_chain(&e)),
     };
@@ -71,7 +75,12 @@ pub(crate) fn linkers(engine: &Engine) -> Result<(P1Linker, P2Linker), WasmError
         .map_err(fail)?;
     let mut p2 = P2Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(fail)?;
-    Ok((p1, p2))
+    let mut http = HttpLinker::new(engine);
+    // The whole of WASI 0.2 (Rust's std imports wasi:cli/environment even in a proxy
+    // component), then wasi:http; sockets stay denied by the WASI context.
+    wasmtime_wasi::p2::add_to_linker_async(&mut http).map_err(fail)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http).map_err(fail)?;
+    Ok((p1, p2, http))
 }
 
 /// Links a module that exports `_start`.
@@ -92,20 +101,34 @@ pub(crate) fn pre_module(linker: &P1Linker, module: &Module) -> Result<Pre, Wasm
     Ok(Pre::Module { pre, start })
 }
 
-/// Checks a component exports `wasi:cli/run` and links it.
+/// Links a component: one exporting `wasi:http/incoming-handler` against the HTTP linker
+/// (it is served), else one exporting `wasi:cli/run` against the preview 2 linker.
 pub(crate) fn pre_component(
     engine: &Engine,
     linker: &P2Linker,
+    http_linker: &HttpLinker,
     component: &Component,
 ) -> Result<Pre, WasmError> {
     let ty = component.component_type();
-    let exports_run = ty
-        .exports(engine)
-        .any(|(name, _)| name.starts_with("wasi:cli/run@"));
-    if !exports_run {
+    let exports = |prefix: &str| ty.exports(engine).any(|(name, _)| name.starts_with(prefix));
+    if exports("wasi:http/incoming-handler@") {
+        let pre = http_linker
+            .instantiate_pre(component)
+            .map_err(|e| WasmError::Link {
+                kind: ProgramKind::Component,
+                reason: error_chain(&e),
+            })?;
+        let pre = ProxyPre::new(pre).map_err(|e| WasmError::MissingEntryPoint {
+            kind: ProgramKind::Component,
+            expected: "wasi:http/incoming-handler",
+            detail: Some(error_chain(&e)),
+        })?;
+        return Ok(Pre::Proxy(pre));
+    }
+    if !exports("wasi:cli/run@") {
         return Err(WasmError::MissingEntryPoint {
             kind: ProgramKind::Component,
-            expected: "wasi:cli/run",
+            expected: "wasi:cli/run or wasi:http/incoming-handler",
             detail: None,
         });
     }
@@ -127,7 +150,6 @@ pub(crate) fn pre_component(
 pub(crate) async fn run(inner: &Inner, program: &Program, spec: RunSpec) -> Outcome {
     let started = Instant::now();
     let stats = Arc::new(RunStats::default());
-
     let exit = if !Engine::same(&program.engine, &inner.engine) {
         Exit::StartFailed {
             reason: "the program was loaded by a different WasmRuntime".into(),
@@ -135,34 +157,14 @@ pub(crate) async fn run(inner: &Inner, program: &Program, spec: RunSpec) -> Outc
     } else {
         let cancel = spec.cancel.clone();
         let deadline = spec.deadline;
-        let mut guest = Box::pin(execute(inner, program, spec, stats.clone()));
-        // Charge the CPU time of every poll of the guest (instantiation, Wasm, WASI calls).
-        let metered = poll_fn(|cx| {
-            let before = thread_cpu_time();
-            let poll = guest.as_mut().poll(cx);
-            let spent = thread_cpu_time().saturating_sub(before);
-            stats
-                .cpu_nanos
-                .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
-            poll
-        });
-        let deadline_passed = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        let exit = tokio::select! {
-            biased;
-            () = cancel.cancelled() => Exit::Killed,
-            () = deadline_passed => Exit::DeadlineExceeded,
-            exit = metered => exit,
-        };
-        // Dropping an unfinished guest unwinds it and frees its pooling slot now.
-        drop(guest);
-        exit
+        let guest = execute(inner, program, spec, stats.clone());
+        race(guest, &cancel, deadline, &stats).await
     };
+    outcome(exit, &stats, started)
+}
 
+/// The [`Outcome`] of a run that ended with `exit`.
+pub(crate) fn outcome(exit: Exit, stats: &RunStats, started: Instant) -> Outcome {
     Outcome {
         exit,
         usage: Usage {
@@ -171,6 +173,39 @@ pub(crate) async fn run(inner: &Inner, program: &Program, spec: RunSpec) -> Outc
             peak_memory_bytes: stats.peak_memory_bytes.load(Ordering::Relaxed),
             wall: started.elapsed(),
         },
+    }
+}
+
+/// Drives `guest` until it ends, `cancel` fires or `deadline` passes, charging the CPU time of
+/// every poll (instantiation, Wasm, WASI calls) to `stats`. An unfinished guest is dropped
+/// before this returns, which unwinds it and frees its pooling slot.
+pub(crate) async fn race(
+    guest: impl Future<Output = Exit>,
+    cancel: &super::CancelToken,
+    deadline: Option<Instant>,
+    stats: &RunStats,
+) -> Exit {
+    let mut guest = Box::pin(guest);
+    let metered = poll_fn(|cx| {
+        let before = thread_cpu_time();
+        let poll = guest.as_mut().poll(cx);
+        let spent = thread_cpu_time().saturating_sub(before);
+        stats
+            .cpu_nanos
+            .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
+        poll
+    });
+    let deadline_passed = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Exit::Killed,
+        () = deadline_passed => Exit::DeadlineExceeded,
+        exit = metered => exit,
     }
 }
 
@@ -192,7 +227,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 wasi: wasi.build_p1(),
                 limiter,
             };
-            let mut store = new_store(inner, state, &spec, &stats);
+            let mut store = new_store(inner, state, spec.cpu_millis, &stats);
             let result = async {
                 let instance = pre
                     .instantiate_async(&mut store)
@@ -222,7 +257,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 },
                 limiter,
             };
-            let mut store = new_store(inner, state, &spec, &stats);
+            let mut store = new_store(inner, state, spec.cpu_millis, &stats);
             let result = async {
                 let command = pre
                     .instantiate_async(&mut store)
@@ -238,17 +273,22 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
             finish(&store, &stats);
             classify(result, &stats)
         }
+        Pre::Proxy(_) => Exit::StartFailed {
+            reason: "the component serves HTTP (wasi:http/incoming-handler); it has no \
+                     wasi:cli/run to run as a command"
+                .into(),
+        },
     }
 }
 
 /// An error while instantiating or while running.
-enum Failure {
+pub(crate) enum Failure {
     Start(wasmtime::Error),
     Run(wasmtime::Error),
 }
 
 /// The WASI context of a run, or why it cannot be built.
-fn wasi_builder(spec: &RunSpec, kind: ProgramKind) -> Result<WasiCtxBuilder, String> {
+pub(crate) fn wasi_builder(spec: &RunSpec, kind: ProgramKind) -> Result<WasiCtxBuilder, String> {
     let mut b = WasiCtxBuilder::new();
     b.args(&spec.args);
     b.envs(&spec.env);
@@ -302,10 +342,10 @@ fn normalize(path: &str, base: &str) -> String {
 }
 
 /// A store with fuel, the limiter, the epoch callback (throttle + yield) and fuel yields.
-fn new_store<W: Send + 'static>(
+pub(crate) fn new_store<W: Send + 'static>(
     inner: &Inner,
     state: HostState<W>,
-    spec: &RunSpec,
+    cpu_millis: Option<u64>,
     stats: &Arc<RunStats>,
 ) -> Store<HostState<W>> {
     let mut store = Store::new(&inner.engine, state);
@@ -316,9 +356,8 @@ fn new_store<W: Send + 'static>(
         (inner.fuel_per_cpu_second as f64 * YIELD_EVERY_CPU.as_secs_f64()).max(10_000.0) as u64;
     let _ = store.fuel_async_yield_interval(Some(yield_fuel));
 
-    let mut bucket = spec
-        .cpu_millis
-        .map(|m| FuelBucket::new(inner.fuel_per_cpu_second, m, Instant::now()));
+    let mut bucket =
+        cpu_millis.map(|m| FuelBucket::new(inner.fuel_per_cpu_second, m, Instant::now()));
     let stats = stats.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, HostState<W>>| {
@@ -339,7 +378,7 @@ fn new_store<W: Send + 'static>(
 }
 
 /// Records the final fuel count of a run that ended by itself.
-fn finish<T>(store: &Store<T>, stats: &RunStats) {
+pub(crate) fn finish<T>(store: &Store<T>, stats: &RunStats) {
     if let Ok(left) = store.get_fuel() {
         stats
             .fuel_consumed
@@ -348,7 +387,7 @@ fn finish<T>(store: &Store<T>, stats: &RunStats) {
 }
 
 /// Maps the end of a run to an [`Exit`].
-fn classify(result: Result<i32, Failure>, stats: &RunStats) -> Exit {
+pub(crate) fn classify(result: Result<i32, Failure>, stats: &RunStats) -> Exit {
     let oom = stats.grow_denied();
     let (error, starting) = match result {
         Ok(0) => return Exit::Code(0),
