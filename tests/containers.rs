@@ -533,3 +533,116 @@ spec:
     assert!(oci::mounts_under(server.dir()).is_empty());
     assert!(runc_list(server.dir()).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_and_functions_share_services_and_ingress() {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let server =
+        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+            .await
+            .unwrap();
+    common::import_image(
+        &server,
+        &common::example_components().join("hello_http.wasm"),
+        "hello-http:v1",
+    );
+    server.apply(&format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: static}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: static}}}}
+  template:
+    metadata: {{labels: {{app: static}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: "{image}"
+        command: ["sh", "-c", "mkdir -p /www; echo from $HOSTNAME > /www/index.html; exec httpd -f -p 8080 -h /www"]
+        ports: [{{name: web, containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: web}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: static}}
+spec:
+  selector: {{app: static}}
+  ports: [{{name: http, port: 80, targetPort: web}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: fn, labels: {{app: fn}}}}
+spec:
+  containers: [{{name: hello, image: hello-http:v1, ports: [{{containerPort: 8080}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: fn}}
+spec:
+  selector: {{app: fn}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: site}}
+spec:
+  ingressClassName: skiff
+  rules:
+  - host: site.localhost
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: static, port: {{name: http}}}}}}}}
+      - {{path: /fn, pathType: Prefix, backend: {{service: {{name: fn, port: {{number: 80}}}}}}}}
+"#
+    ));
+    eventually(90, || {
+        let ep = server.kubectl_json(&["get", "endpoints", "static", "-o", "json"]);
+        (ep["subsets"][0]["addresses"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    });
+    eventually(60, || {
+        let ep = server.kubectl_json(&["get", "endpoints", "fn", "-o", "json"]);
+        ep["subsets"][0]["addresses"].is_array().then_some(())
+    });
+    let http = reqwest::Client::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let response = http
+            .get(format!("{}/index.html", server.gateway()))
+            .header("host", "site.localhost")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body = response.text().await.unwrap();
+        assert!(body.starts_with("from static-"), "{body}");
+        seen.insert(body);
+    }
+    assert_eq!(seen.len(), 2, "both container replicas answer: {seen:?}");
+    let body = http
+        .get(format!("{}/fn/x", server.gateway()))
+        .header("host", "site.localhost")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body.trim(), "hello from fn at /fn/x");
+    // The API server's service proxy reaches the containers too.
+    let body = server.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/static:http/proxy/index.html",
+    ]);
+    assert!(body.starts_with("from static-"), "{body}");
+    server.kubectl_ok(&["delete", "deployment", "static"]);
+    let dir = server.dir().to_path_buf();
+    tokio::task::spawn_blocking(move || assert_clean(&dir, &[]))
+        .await
+        .unwrap();
+}

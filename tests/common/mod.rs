@@ -51,6 +51,12 @@ impl Server {
             .arg(dir.path())
             .arg("--listen")
             .arg("127.0.0.1:0")
+            // Tests run servers side by side: each gateway on a free port.
+            .args(if extra.contains(&"--gateway") {
+                &[][..]
+            } else {
+                &["--gateway", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -89,6 +95,13 @@ impl Server {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The gateway's base URL (`http://127.0.0.1:PORT`).
+    pub fn gateway(&self) -> String {
+        let addr = std::fs::read_to_string(self.dir.path().join("gateway-address"))
+            .expect("the server writes gateway-address");
+        format!("http://{}", addr.trim())
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -280,6 +293,15 @@ pub fn example_guests() -> &'static PathBuf {
         assert!(status.success(), "building the example guests failed");
         dir.join("target/wasm32-wasip1/release")
     })
+}
+
+/// The directory of the example components (`wasm32-wasip2`), built by [`example_guests`].
+pub fn example_components() -> PathBuf {
+    example_guests()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("wasm32-wasip2/release")
 }
 
 /// Imports example guests (built by [`example_guests`]) under the given references, as

@@ -1,0 +1,515 @@
+//! HTTP functions end to end: `wasi:http` components run by the real server, reached with real
+//! HTTP through the gateway (Ingress rules) and through the API server's service proxy
+//! (kubectl), with Services and Endpoints kept by the endpoints controller.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{Server, eventually, example_components, import_image};
+use serde_json::Value;
+
+/// A server with the example functions imported as hello-http:v1, echo-json:v1, http-lab:v1.
+fn start() -> Server {
+    let server = Server::start();
+    for (file, reference) in [
+        ("hello_http", "hello-http:v1"),
+        ("echo_json", "echo-json:v1"),
+        ("http_lab", "http-lab:v1"),
+    ] {
+        import_image(
+            &server,
+            &example_components().join(format!("{file}.wasm")),
+            reference,
+        );
+    }
+    server
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// GET through the gateway with a Host header: (status, body).
+async fn get(client: &reqwest::Client, server: &Server, host: &str, path: &str) -> (u16, String) {
+    let response = client
+        .get(format!("{}{path}", server.gateway()))
+        .header("host", host)
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Waits until the Service's Endpoints list `n` ready addresses.
+fn wait_ready_endpoints(server: &Server, namespace: &str, service: &str, n: usize) {
+    eventually(60, || {
+        let ep = server.kubectl_json(&["get", "endpoints", service, "-n", namespace, "-o", "json"]);
+        let ready: usize = ep["subsets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s["addresses"].as_array().map_or(0, Vec::len))
+            .sum();
+        (ready == n).then_some(())
+    });
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/functions")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_behind_ingress_services_and_the_service_proxy() {
+    let server = start();
+    server.apply(&example("two-tenants.yaml"));
+    wait_ready_endpoints(&server, "tenant-a", "hello", 2);
+    wait_ready_endpoints(&server, "tenant-b", "echo", 1);
+    let http = client();
+
+    // Endpoints and EndpointSlices name the pods, with the named targetPort resolved.
+    let ep = server.kubectl_json(&["get", "endpoints", "hello", "-n", "tenant-a", "-o", "json"]);
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8080, "{ep}");
+    assert_eq!(ep["subsets"][0]["addresses"][0]["targetRef"]["kind"], "Pod");
+    let slices = server.kubectl_json(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "tenant-a",
+        "-l",
+        "kubernetes.io/service-name=hello",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(slices["items"][0]["endpoints"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        slices["items"][0]["endpoints"][0]["conditions"]["ready"],
+        true
+    );
+
+    // Host rules, load balanced over both pods.
+    let mut pods = BTreeSet::new();
+    for _ in 0..6 {
+        let (status, body) = get(&http, &server, "hello.tenant-a.localhost", "/hi?x=1").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(" at /hi?x=1"), "{body}");
+        pods.insert(body.split_whitespace().nth(2).unwrap().to_string());
+    }
+    assert_eq!(pods.len(), 2, "requests reach both replicas: {pods:?}");
+
+    // The JSON function gets the body; bad JSON is its own 400; a path outside the Ingress
+    // rule matches nothing.
+    let response = http
+        .post(format!("{}/echo/items", server.gateway()))
+        .header("host", "api.tenant-b.localhost:8080")
+        .header("content-type", "application/json")
+        .body(r#"{"name": "skiff", "n": [1, 2]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/echo/items");
+    assert_eq!(echoed["body"]["n"][1], 2);
+    let response = http
+        .post(format!("{}/echo", server.gateway()))
+        .header("host", "api.tenant-b.localhost")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let (status, _) = get(&http, &server, "api.tenant-b.localhost", "/other").await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&http, &server, "nobody.localhost", "/").await;
+    assert_eq!(status, 404);
+
+    // The API server's service proxy (what kubectl proxy uses), by port name and number,
+    // and the pod proxy.
+    let body = server.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/tenant-a/services/hello:http/proxy/via-api",
+    ]);
+    assert!(body.starts_with("hello from hello-"), "{body}");
+    let body = server.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/tenant-b/services/echo:80/proxy/echo?q=1",
+    ]);
+    let echoed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echoed["path"], "/echo?q=1");
+    let pod = server.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        "tenant-a",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let body = server.kubectl_ok(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/tenant-a/pods/{pod}:8080/proxy/"),
+    ]);
+    assert_eq!(body.trim(), format!("hello from {pod} at /"));
+    let err = server.kubectl_err(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/tenant-a/services/missing/proxy/",
+    ]);
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+
+    // Limits: a body over the gateway's limit is 413, a header block over 64 KiB is 431.
+    let response = http
+        .post(format!("{}/echo", server.gateway()))
+        .header("host", "api.tenant-b.localhost")
+        .body(vec![b'x'; 17 << 20])
+        .send()
+        .await;
+    match response {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        // The gateway may close the connection before the client has sent everything.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let response = http
+        .get(format!("{}/", server.gateway()))
+        .header("host", "hello.tenant-a.localhost")
+        .header("x-huge", "y".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+
+    // Per-tenant metrics in the Prometheus format.
+    let metrics = http
+        .get(format!("{}/metrics", server.gateway()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("skiff_gateway_requests_total{namespace=\"tenant-a\",code=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("skiff_gateway_requests_total{namespace=\"tenant-b\",code=\"400\"} 1")
+    );
+    assert!(
+        metrics.contains("skiff_gateway_request_duration_seconds_count{namespace=\"tenant-a\"}")
+    );
+    assert!(metrics.contains("skiff_function_fuel_consumed_total{namespace=\"tenant-b\"}"));
+    // A host an Ingress names is its tenant's, /metrics included.
+    let (status, body) = get(&http, &server, "hello.tenant-a.localhost", "/metrics").await;
+    assert_eq!((status, body.starts_with("hello from")), (200, true));
+
+    // Deleting the Service removes its Endpoints and slices.
+    server.kubectl_ok(&["delete", "service", "echo", "-n", "tenant-b"]);
+    eventually(30, || {
+        let out = server.kubectl(&["get", "endpoints", "echo", "-n", "tenant-b"]);
+        let slices =
+            server.kubectl_json(&["get", "endpointslices", "-n", "tenant-b", "-o", "json"]);
+        (!out.status.success() && slices["items"].as_array().is_some_and(Vec::is_empty))
+            .then_some(())
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_tenant_only_hurts_its_own_callers() {
+    let server = start();
+    let gateway_host = server.gateway().trim_start_matches("http://").to_string();
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: good}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: evil}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: token, namespace: good}}
+stringData: {{token: s3cr3t}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello
+  namespace: good
+  labels: {{app: hello}}
+spec:
+  containers:
+    - name: hello
+      image: http-lab:v1
+      ports: [{{containerPort: 8080}}]
+      volumeMounts: [{{name: token, mountPath: /secret}}]
+  volumes: [{{name: token, secret: {{secretName: token}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: hello, namespace: good}}
+spec:
+  selector: {{app: hello}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lab
+  namespace: evil
+  labels: {{app: lab}}
+  annotations:
+    skiff.dev/request-timeout: 1s
+    skiff.dev/egress: "{gateway_host}"
+spec:
+  containers:
+    - name: lab
+      image: http-lab:v1
+      ports: [{{containerPort: 8080}}]
+      resources: {{limits: {{memory: 16Mi, cpu: 500m}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: lab, namespace: evil}}
+spec:
+  selector: {{app: lab}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: all, namespace: evil}}
+spec:
+  rules:
+    - host: evil.localhost
+      http:
+        paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 80}}}}}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: all, namespace: good}}
+spec:
+  rules:
+    - host: good.localhost
+      http:
+        paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: hello, port: {{number: 80}}}}}}}}]
+"#
+    ));
+    wait_ready_endpoints(&server, "good", "hello", 1);
+    wait_ready_endpoints(&server, "evil", "lab", 1);
+    let http = client();
+
+    // The good tenant reads its own secret; the evil one cannot see it (no such file in its
+    // sandbox), nor the good tenant's environment.
+    let (status, body) = get(&http, &server, "good.localhost", "/read?path=/secret/token").await;
+    assert_eq!((status, body.as_str()), (200, "s3cr3t"));
+    let (status, _) = get(&http, &server, "evil.localhost", "/read?path=/secret/token").await;
+    assert_eq!(status, 404);
+
+    // Spinning, allocating and panicking answer the evil caller with 504/500 while the good
+    // tenant keeps answering.
+    let spin = {
+        let (http, url) = (http.clone(), server.gateway());
+        tokio::spawn(async move {
+            http.get(format!("{url}/spin"))
+                .header("host", "evil.localhost")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    for _ in 0..5 {
+        let (status, _) = get(&http, &server, "good.localhost", "/").await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(spin.await.unwrap().unwrap(), 504);
+    let (status, body) = get(&http, &server, "evil.localhost", "/alloc").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("memory limit"), "{body}");
+    let (status, body) = get(&http, &server, "evil.localhost", "/panic").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("trapped"), "{body}");
+
+    // Egress: only the allowed host; anything else is refused inside the guest.
+    let (status, body) = get(
+        &http,
+        &server,
+        "evil.localhost",
+        "/fetch?url=http://example.invalid/",
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    let (status, body) = get(
+        &http,
+        &server,
+        "evil.localhost",
+        &format!("/fetch?url=http://{gateway_host}/metrics"),
+    )
+    .await;
+    assert_eq!((status, body.trim()), (200, "200"));
+
+    // The pod keeps serving: nothing restarted; its log tells what happened.
+    let pod = server.kubectl_json(&["get", "pod", "lab", "-n", "evil", "-o", "json"]);
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(pod["status"]["containerStatuses"][0]["ready"], true);
+    let logs = server.kubectl_ok(&["logs", "lab", "-n", "evil"]);
+    assert!(logs.contains("did not finish within 1s"), "{logs}");
+    assert!(logs.contains("exceeded its memory limit"), "{logs}");
+    assert!(
+        logs.contains("panicked") || logs.contains("trapped"),
+        "{logs}"
+    );
+
+    let metrics = http
+        .get(format!("{}/metrics", server.gateway()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("skiff_function_errors_total{namespace=\"evil\",reason=\"timeout\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("skiff_function_errors_total{namespace=\"evil\",reason=\"oom\"} 1"));
+    assert!(metrics.contains("skiff_function_errors_total{namespace=\"good\",reason=\"trap\"} 0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_under_load_drops_no_request() {
+    let server = start();
+    server.apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  strategy: {rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}, annotations: {version: "1"}}
+    spec:
+      containers:
+        - name: web
+          image: hello-http:v1
+          ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  defaultBackend: {service: {name: web, port: {number: 80}}}
+"#,
+    );
+    wait_ready_endpoints(&server, "default", "web", 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (http, url, stop) = (client(), server.gateway(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                match http.get(format!("{url}/")).send().await {
+                    Ok(r) if r.status().as_u16() == 200 => ok += 1,
+                    Ok(r) => failed.push(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"version":"2"}}}}}"#,
+    ]);
+    server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    // Until the old pods are gone.
+    eventually(60, || {
+        let pods = server.kubectl_json(&["get", "pods", "-l", "app=web", "-o", "json"]);
+        (pods["items"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for task in load {
+        let (o, f) = task.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok as usize + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 50, "the load ran ({ok} requests)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_scales_from_zero_on_a_request_and_back_when_idle() {
+    let server = start();
+    server.apply(&example("scale-from-zero.yaml").replace("idle-timeout: 60s", "idle-timeout: 2s"));
+    let http = client();
+    let deployment =
+        |server: &Server| server.kubectl_json(&["get", "deployment", "lazy", "-o", "json"]);
+    assert_eq!(deployment(&server)["spec"]["replicas"], 0);
+    let (status, body) = get(&http, &server, "lazy.localhost", "/first").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("hello from lazy-"), "{body}");
+    assert_eq!(deployment(&server)["spec"]["replicas"], 1);
+    // Requests keep it up; idleness brings it back to zero, and a request wakes it again.
+    for _ in 0..3 {
+        assert_eq!(get(&http, &server, "lazy.localhost", "/").await.0, 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eventually(30, || {
+        (deployment(&server)["spec"]["replicas"] == 0).then_some(())
+    });
+    eventually(30, || {
+        let pods = server.kubectl_json(&["get", "pods", "-l", "app=lazy", "-o", "json"]);
+        pods["items"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    });
+    let (status, _) = get(&http, &server, "lazy.localhost", "/again").await;
+    assert_eq!(status, 200);
+}
