@@ -9,10 +9,12 @@
 //!    -d10s --latency` against `wasmtime serve -S cli=y` and against skiff's gateway (an
 //!    Ingress default backend to a one-replica Deployment), alternated `FUNCTION_ROUNDS`
 //!    times (default 2). Target: skiff ≥ 0.9× wasmtime serve.
-//! 2. **1,000 tenants** (`FUNCTION_TENANTS`): a namespace each, with one function pod, a
+//! 2. **Noisy neighbour**: the hello tenant's p99 under wrk alone, then while another
+//!    tenant's function is flooded with requests that spin and allocate. Target: ≤ 2×.
+//! 3. **1,000 tenants** (`FUNCTION_TENANTS`): a namespace each, with one function pod, a
 //!    Service and an Ingress host. Resident memory of the server per idle function, and the
 //!    first-request latency of functions never called before.
-//! 3. **Scale from zero** (`SCALE_RUNS`, default 5): a Deployment at zero replicas with
+//! 4. **Scale from zero** (`SCALE_RUNS`, default 5): a Deployment at zero replicas with
 //!    `skiff.dev/scale-from-zero`; time from sending the first request to its response, the
 //!    compiled component being cached. Target: < 10 ms.
 
@@ -212,6 +214,80 @@ spec:
     );
 }
 
+/// A victim tenant's latency under wrk, alone and while a hostile tenant's function spins
+/// and allocates under its own load (its pod: 500m CPU, 16Mi, 1 s timeout).
+fn noisy_neighbour(server: &Server) {
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: evil}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lab
+  namespace: evil
+  labels: {app: lab}
+  annotations: {skiff.dev/request-timeout: 1s}
+spec:
+  containers:
+  - name: lab
+    image: http-lab:v1
+    ports: [{containerPort: 8080}]
+    resources: {limits: {cpu: 500m, memory: 16Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lab, namespace: evil}
+spec:
+  selector: {app: lab}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: lab, namespace: evil}
+spec:
+  rules:
+  - host: evil.localhost
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]
+"#,
+    );
+    let gateway = server.gateway();
+    wait_answers(&format!("{gateway}/"), "evil.localhost");
+    let victim = |label: &str| {
+        let load = wrk(&format!("{gateway}/"), "hello.localhost");
+        println!(
+            "  victim {label:<28}: {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
+            load.rps, load.p50_ms, load.p99_ms
+        );
+        load
+    };
+    println!("noisy neighbour (victim: hello, wrk -t1 -c32 -d10s):");
+    let alone = victim("alone");
+    let hostile: Vec<_> = ["/spin", "/alloc"]
+        .iter()
+        .map(|path| {
+            Command::new("wrk")
+                .args(["-t1", "-c8", "-d14s", "-H", "Host: evil.localhost"])
+                .arg(format!("{gateway}{path}"))
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("wrk")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let noisy = victim("with /spin + /alloc flood");
+    for mut h in hostile {
+        let _ = h.wait();
+    }
+    println!(
+        "  victim p99 ratio noisy/alone: {:.2}x (target <= 2x)",
+        noisy.p99_ms / alone.p99_ms
+    );
+}
+
 fn tenants(server: &Server) {
     let n = env_usize("FUNCTION_TENANTS", 1000);
     let pid = server.pid();
@@ -380,7 +456,13 @@ fn main() {
     let component = example_components().join("hello_http.wasm");
     let server = Server::start();
     import_image(&server, &component, "hello-http:v1");
+    import_image(
+        &server,
+        &example_components().join("http_lab.wasm"),
+        "http-lab:v1",
+    );
     throughput(&server, &component);
+    noisy_neighbour(&server);
     scale_from_zero(&server);
     tenants(&server);
 }

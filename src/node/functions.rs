@@ -20,6 +20,10 @@ pub const TIMEOUT_ANNOTATION: &str = "skiff.dev/request-timeout";
 /// The annotation listing the hosts a function may call (comma-separated; see
 /// `skiff_runtime::wasm::Egress`).
 pub const EGRESS_ANNOTATION: &str = "skiff.dev/egress";
+/// The annotation capping how many requests a function serves at once (more get 503).
+pub const CONCURRENCY_ANNOTATION: &str = "skiff.dev/max-concurrency";
+/// Requests a function serves at once when its pod does not say.
+pub const DEFAULT_CONCURRENCY: usize = 100;
 /// A function's request timeout when its pod does not set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -40,6 +44,7 @@ pub struct Function {
     runtime: WasmRuntime,
     program: Arc<Program>,
     spec: HttpSpec,
+    max_concurrency: usize,
     in_flight: AtomicUsize,
 }
 
@@ -56,6 +61,7 @@ impl Function {
         runtime: WasmRuntime,
         program: Arc<Program>,
         mut spec: HttpSpec,
+        max_concurrency: usize,
         usage: Arc<UsageTable>,
     ) -> Self {
         let tenant = namespace.to_string();
@@ -72,6 +78,7 @@ impl Function {
             runtime,
             program,
             spec,
+            max_concurrency,
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -95,12 +102,22 @@ impl Function {
     ///
     /// # Errors
     ///
-    /// The guest's failure; its `status()` is the answer to give.
+    /// The guest's failure; its `status()` is the answer to give. With
+    /// [`CONCURRENCY_ANNOTATION`] requests already in flight, a 503 at once: one tenant's
+    /// flood cannot take every sandbox slot of the node.
     pub async fn call(
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<HttpBody>, HttpFailure> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.max_concurrency {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(HttpFailure::Unavailable {
+                reason: format!(
+                    "{} requests are already in flight (annotation {CONCURRENCY_ANNOTATION})",
+                    self.max_concurrency
+                ),
+            });
+        }
         let result = self
             .runtime
             .serve_http(&self.program, &self.spec, request)

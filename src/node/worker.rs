@@ -832,7 +832,23 @@ async fn serve_function(
         .filter_map(|p| p["containerPort"].as_u64())
         .filter_map(|p| u16::try_from(p).ok())
         .collect();
+    let max_concurrency = match annotations[functions::CONCURRENCY_ANNOTATION].as_str() {
+        None => functions::DEFAULT_CONCURRENCY,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return fail(
+                    "CreateContainerConfigError",
+                    format!(
+                        "annotation {}: {text:?} is not a positive number",
+                        functions::CONCURRENCY_ANNOTATION
+                    ),
+                );
+            }
+        },
+    };
     let agent = &pod.agent;
+    let cpu_budget = run_spec.cpu_millis.map(|m| agent.runtime.cpu_budget(m));
     let function = Arc::new(Function::new(
         &pod.namespace,
         &pod.name,
@@ -845,9 +861,11 @@ async fn serve_function(
         HttpSpec {
             run: run_spec,
             timeout,
+            cpu_budget,
             egress: Arc::new(egress),
             on_finish: None,
         },
+        max_concurrency,
         agent.functions.usage.clone(),
     ));
     pod.set_container(init, index, |c| {

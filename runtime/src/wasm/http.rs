@@ -23,6 +23,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use super::error::ProgramKind;
 use super::limits::{Limiter, RunStats};
 use super::run::{self, Failure, HostState, Pre};
+use super::throttle::CpuBudget;
 use super::{Exit, Inner, Outcome, Program, RunSpec, WasmRuntime};
 
 /// The body of a function's response, streamed while the guest writes it.
@@ -97,6 +98,10 @@ pub struct HttpSpec {
     pub run: RunSpec,
     /// Wall-clock limit of one request, from instantiation to the end of the response body.
     pub timeout: Duration,
+    /// A CPU limit all requests share (from [`WasmRuntime::cpu_budget`]): a function's
+    /// concurrent requests together get its container's CPU, as a container's processes
+    /// share its quota. `None` throttles each request alone to `run.cpu_millis`.
+    pub cpu_budget: Option<CpuBudget>,
     /// Where outgoing requests may go.
     pub egress: Arc<Egress>,
     /// Called with the outcome of every request once its guest is gone (for metrics: fuel,
@@ -239,6 +244,11 @@ impl WasiHttpHooks for EgressHooks {
 }
 
 impl WasmRuntime {
+    /// A CPU budget of `millicores` for runs to share (see [`HttpSpec::cpu_budget`]).
+    pub fn cpu_budget(&self, millicores: u64) -> CpuBudget {
+        CpuBudget::new(self.inner.fuel_per_cpu_second, millicores, Instant::now())
+    }
+
     /// Serves one HTTP request with `program` (which must [serve HTTP](Program::serves_http))
     /// in a fresh store, and returns the guest's response as soon as it sets one; the body
     /// streams while the guest writes it. The request's `Host` header (or URI authority)
@@ -319,7 +329,14 @@ async fn handle(
                     },
                     limiter: Limiter::new(limit, stats.clone()),
                 };
-                let mut store = run::new_store(&inner, state, spec.run.cpu_millis, &stats);
+                let bucket = match &spec.cpu_budget {
+                    Some(budget) => Some(run::FuelBucket::sharing(
+                        inner.fuel_per_cpu_second,
+                        budget.clone(),
+                    )),
+                    None => run::run_bucket(&inner, &spec.run),
+                };
+                let mut store = run::new_store(&inner, state, bucket, &stats);
                 let result = async {
                     let proxy = pre
                         .instantiate_async(&mut store)

@@ -73,6 +73,7 @@ use wasmtime::{ExternType, Module};
 pub use error::{ProgramKind, WasmError};
 pub use http::{Egress, HttpBody, HttpFailure, HttpSpec, OnFinish};
 pub use stdio::{DiscardSink, MemorySink, OutputSink};
+pub use throttle::CpuBudget;
 
 use error::error_chain;
 use run::{P1Linker, P2Linker, Pre};

@@ -17,7 +17,7 @@ use super::error::{ProgramKind, WasmError, error_chain};
 use super::http::{HttpCtx, HttpLinker};
 use super::limits::{Limiter, RunStats};
 use super::stdio::SinkStream;
-use super::throttle::FuelBucket;
+pub(crate) use super::throttle::FuelBucket;
 use super::{Exit, Inner, Outcome, Program, RunSpec, Usage};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -227,7 +227,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 wasi: wasi.build_p1(),
                 limiter,
             };
-            let mut store = new_store(inner, state, spec.cpu_millis, &stats);
+            let mut store = new_store(inner, state, run_bucket(inner, &spec), &stats);
             let result = async {
                 let instance = pre
                     .instantiate_async(&mut store)
@@ -257,7 +257,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 },
                 limiter,
             };
-            let mut store = new_store(inner, state, spec.cpu_millis, &stats);
+            let mut store = new_store(inner, state, run_bucket(inner, &spec), &stats);
             let result = async {
                 let command = pre
                     .instantiate_async(&mut store)
@@ -345,7 +345,7 @@ fn normalize(path: &str, base: &str) -> String {
 pub(crate) fn new_store<W: Send + 'static>(
     inner: &Inner,
     state: HostState<W>,
-    cpu_millis: Option<u64>,
+    bucket: Option<FuelBucket>,
     stats: &Arc<RunStats>,
 ) -> Store<HostState<W>> {
     let mut store = Store::new(&inner.engine, state);
@@ -356,8 +356,7 @@ pub(crate) fn new_store<W: Send + 'static>(
         (inner.fuel_per_cpu_second as f64 * YIELD_EVERY_CPU.as_secs_f64()).max(10_000.0) as u64;
     let _ = store.fuel_async_yield_interval(Some(yield_fuel));
 
-    let mut bucket =
-        cpu_millis.map(|m| FuelBucket::new(inner.fuel_per_cpu_second, m, Instant::now()));
+    let mut bucket = bucket;
     let stats = stats.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, HostState<W>>| {
@@ -375,6 +374,12 @@ pub(crate) fn new_store<W: Send + 'static>(
         Ok(UpdateDeadline::Yield(1))
     });
     store
+}
+
+/// The CPU throttle of a run limited to [`RunSpec::cpu_millis`], if it is.
+pub(crate) fn run_bucket(inner: &Inner, spec: &RunSpec) -> Option<FuelBucket> {
+    spec.cpu_millis
+        .map(|m| FuelBucket::new(inner.fuel_per_cpu_second, m, Instant::now()))
 }
 
 /// Records the final fuel count of a run that ended by itself.

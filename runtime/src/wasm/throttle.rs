@@ -9,72 +9,116 @@
 //! time alone would make a fuel rate meaningless. Charging the maximum keeps both promises: a
 //! guest never burns more than its fuel rate, and never more than its share of a core.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The refill period the bucket may bank, like CFS's 100 ms period: an idle guest may burst
 /// for at most this long at full speed.
 const BURST_PERIOD: Duration = Duration::from_millis(100);
 
-/// A fuel token bucket for one run.
-#[derive(Debug, Clone)]
-pub(crate) struct FuelBucket {
-    /// Fuel per wall-clock second the guest may use.
+/// The tokens of a CPU limit, which one run or many (the requests of one HTTP function)
+/// draw on.
+#[derive(Debug)]
+struct Tokens {
+    /// Fuel refilled per second: the limit's share of the calibrated rate.
     rate: f64,
-    /// Most fuel that may be banked.
+    /// Most fuel banked.
     burst: f64,
-    /// Fuel available now; negative when the guest ran ahead of its allowance.
+    /// Fuel available now; negative is debt.
     tokens: f64,
     last_refill: Instant,
+}
+
+impl Tokens {
+    /// Refills for the time since the last call, spends `fuel`, and says how long to sleep
+    /// to pay back the debt (none below a millisecond: tiny debts are carried).
+    fn spend(&mut self, now: Instant, fuel: f64) -> Option<Duration> {
+        let elapsed = now
+            .saturating_duration_since(self.last_refill)
+            .as_secs_f64();
+        self.last_refill = self.last_refill.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.tokens -= fuel;
+        let secs = -self.tokens / self.rate;
+        if secs < 0.001 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(secs.min(3600.0)))
+    }
+}
+
+/// A CPU limit that several runs share: every HTTP request of one function draws on its
+/// container's `limits.cpu`, as the processes of a container share its cgroup's quota.
+#[derive(Debug, Clone)]
+pub struct CpuBudget {
+    tokens: Arc<Mutex<Tokens>>,
+}
+
+impl CpuBudget {
+    /// A budget of `millicores` at `fuel_per_cpu_second` (the runtime's calibration).
+    pub(crate) fn new(fuel_per_cpu_second: u64, millicores: u64, now: Instant) -> Self {
+        let rate = fuel_per_cpu_second as f64 * millicores.max(1) as f64 / 1000.0;
+        CpuBudget {
+            tokens: Arc::new(Mutex::new(Tokens {
+                rate,
+                burst: rate * BURST_PERIOD.as_secs_f64(),
+                tokens: 0.0,
+                last_refill: now,
+            })),
+        }
+    }
+}
+
+/// What one run charges to its budget: the fuel and CPU time it used since the last charge.
+#[derive(Debug, Clone)]
+pub(crate) struct FuelBucket {
+    budget: CpuBudget,
+    /// Fuel consumed by the run as of the last charge.
     last_consumed: u64,
-    /// Calibrated fuel per CPU-second, to convert CPU time into fuel.
+    /// Calibrated fuel per CPU-second, to convert CPU time.
     fuel_per_cpu_second: f64,
+    /// The run's CPU time as of the last charge.
     last_cpu: Duration,
 }
 
 impl FuelBucket {
-    /// A bucket allowing `millicores` thousandths of a core, given the machine's calibrated
-    /// `fuel_per_cpu_second`. It starts empty, so a new guest gets its share from the first
-    /// period on rather than a burst on top of it.
+    /// A bucket for one run limited to `millicores`, empty at `now`.
     pub(crate) fn new(fuel_per_cpu_second: u64, millicores: u64, now: Instant) -> Self {
-        let rate = fuel_per_cpu_second as f64 * millicores.max(1) as f64 / 1000.0;
-        let burst = rate * BURST_PERIOD.as_secs_f64();
+        Self::sharing(
+            fuel_per_cpu_second,
+            CpuBudget::new(fuel_per_cpu_second, millicores, now),
+        )
+    }
+
+    /// A run drawing on a shared budget.
+    pub(crate) fn sharing(fuel_per_cpu_second: u64, budget: CpuBudget) -> Self {
         FuelBucket {
-            rate,
-            burst,
-            tokens: 0.0,
-            last_refill: now,
+            budget,
             last_consumed: 0,
             fuel_per_cpu_second: fuel_per_cpu_second as f64,
             last_cpu: Duration::ZERO,
         }
     }
 
-    /// Accounts for the guest having consumed `consumed_total` fuel and `cpu_total` CPU time
-    /// since the run started, at time `now`; returns how long the guest must sleep to stay
-    /// within its rate, if at all.
+    /// Charges what the run burnt since the last charge (`consumed_total` fuel and
+    /// `cpu_total` CPU time so far, whichever is more) and returns how long the guest must
+    /// sleep, if it is in debt.
     pub(crate) fn charge(
         &mut self,
         now: Instant,
         consumed_total: u64,
         cpu_total: Duration,
     ) -> Option<Duration> {
-        let elapsed = now
-            .saturating_duration_since(self.last_refill)
-            .as_secs_f64();
-        self.last_refill = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         let fuel_used = consumed_total.saturating_sub(self.last_consumed) as f64;
         self.last_consumed = consumed_total;
         let cpu_used = cpu_total.saturating_sub(self.last_cpu).as_secs_f64();
         self.last_cpu = self.last_cpu.max(cpu_total);
-        self.tokens -= fuel_used.max(cpu_used * self.fuel_per_cpu_second);
-        // Sleeping this long refills the bucket back to zero. Debts under a millisecond (the
-        // timer's resolution) are carried over to the next tick rather than slept off.
-        let secs = -self.tokens / self.rate;
-        if secs < 0.001 {
-            return None;
-        }
-        Some(Duration::from_secs_f64(secs.min(3600.0)))
+        let burnt = fuel_used.max(cpu_used * self.fuel_per_cpu_second);
+        self.budget
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spend(now, burnt)
     }
 }
 
@@ -138,6 +182,21 @@ mod tests {
         let mut b = FuelBucket::new(FPS, 100, t0);
         let sleep = b.charge(t0 + ms(10), 10_000_000, ms(1)).unwrap();
         assert!((sleep.as_secs_f64() - 0.09).abs() < 0.001, "{sleep:?}");
+    }
+
+    #[test]
+    fn runs_sharing_a_budget_share_its_rate() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Two runs at full speed on one 100m budget: each 10 ms tick of each burns 1e7 fuel,
+        // so together they owe twice what one would (~190 ms of refill after both charged).
+        let budget = CpuBudget::new(FPS, 100, t0);
+        let mut a = FuelBucket::sharing(FPS, budget.clone());
+        let mut b = FuelBucket::sharing(FPS, budget);
+        let first = a.charge(t0 + ms(10), 10_000_000, ms(10)).unwrap();
+        let second = b.charge(t0 + ms(10), 10_000_000, ms(10)).unwrap();
+        assert!((first.as_secs_f64() - 0.09).abs() < 0.001, "{first:?}");
+        assert!((second.as_secs_f64() - 0.19).abs() < 0.001, "{second:?}");
     }
 
     #[test]
