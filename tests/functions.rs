@@ -188,14 +188,15 @@ async fn two_tenants_behind_ingress_services_and_the_service_proxy() {
         // The gateway may close the connection before the client has sent everything.
         Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
     }
-    let response = http
+    let response = client()
         .get(format!("{}/", server.gateway()))
         .header("host", "hello.tenant-a.localhost")
         .header("x-huge", "y".repeat(70 * 1024))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 431);
+    let status = response.status().as_u16();
+    assert_eq!(status, 431, "{}", response.text().await.unwrap_or_default());
 
     // Per-tenant metrics in the Prometheus format.
     let metrics = http
