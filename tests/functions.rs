@@ -222,6 +222,12 @@ async fn two_tenants_behind_ingress_services_and_the_service_proxy() {
     let (status, body) = get(&http, &server, "hello.tenant-a.localhost", "/metrics").await;
     assert_eq!((status, body.starts_with("hello from")), (200, true));
 
+    // skiff's Ingresses show the gateway as their address.
+    eventually(10, || {
+        let ing = server.kubectl_json(&["get", "ingress", "hello", "-n", "tenant-a", "-o", "json"]);
+        (ing["status"]["loadBalancer"]["ingress"][0]["ip"] == "127.0.0.1").then_some(())
+    });
+
     // Deleting the Service removes its Endpoints and slices.
     server.kubectl_ok(&["delete", "service", "echo", "-n", "tenant-b"]);
     eventually(30, || {

@@ -118,6 +118,8 @@ pub struct Gateway {
     metrics: Metrics,
     scaler: scale::Scaler,
     next: AtomicUsize,
+    /// Where the gateway listens, once it does (shown in Ingresses' status).
+    address: std::sync::OnceLock<SocketAddr>,
 }
 
 impl Gateway {
@@ -155,6 +157,7 @@ impl Gateway {
             metrics: Metrics::default(),
             scaler: scale::Scaler::default(),
             next: AtomicUsize::new(0),
+            address: std::sync::OnceLock::new(),
         });
         tokio::spawn(scale::scale_down_idle(Arc::downgrade(&gateway)));
         gateway
@@ -162,6 +165,9 @@ impl Gateway {
 
     /// Serves HTTP/1.1 and h2c on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        if let Ok(addr) = listener.local_addr() {
+            let _ = self.address.set(addr);
+        }
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -241,6 +247,38 @@ impl Gateway {
             started.elapsed(),
         );
         response
+    }
+
+    /// Shows the gateway's address in the status of skiff's Ingresses that lack it (what
+    /// `kubectl get ingress` prints as ADDRESS).
+    async fn publish_addresses(&self) {
+        let Some(addr) = self.address.get() else {
+            return;
+        };
+        let ip = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let status = serde_json::json!({"loadBalancer": {"ingress": [
+            {"ip": ip, "ports": [{"port": addr.port(), "protocol": "TCP"}]}
+        ]}});
+        for ingress in self.ingresses.list(None) {
+            if !ingress::is_ours(&ingress) || ingress["status"] == status {
+                continue;
+            }
+            if let Err(e) = crate::controllers::writes::write_status(
+                &self.objects,
+                &self.ingresses,
+                &ingress,
+                &status,
+                "skiff-gateway",
+            )
+            .await
+            {
+                tracing::debug!("ingress status: {e}");
+            }
+        }
     }
 
     fn render_metrics(&self) -> String {

@@ -173,7 +173,8 @@ pub async fn wake(
     }
 }
 
-/// Scales idle scale-from-zero Deployments to zero, every second, while the gateway lives.
+/// Scales idle scale-from-zero Deployments to zero (and shows the gateway's address in new
+/// Ingresses), every second, while the gateway lives.
 pub async fn scale_down_idle(gateway: Weak<Gateway>) {
     let resource = by_plural("apps", "v1", "deployments").expect("served resource");
     let opts = WriteOptions::controller(MANAGER);
@@ -183,6 +184,7 @@ pub async fn scale_down_idle(gateway: Weak<Gateway>) {
         let Some(gateway) = gateway.upgrade() else {
             return;
         };
+        gateway.publish_addresses().await;
         for deployment in gateway.deployments.list(None) {
             if !allows_scale_from_zero(&deployment)
                 || deployment["spec"]["replicas"].as_i64().unwrap_or(1) == 0
