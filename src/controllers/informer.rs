@@ -161,6 +161,8 @@ impl Entries {
 pub struct Cache {
     resource: &'static Resource,
     entries: RwLock<Entries>,
+    /// Bumped at every change, so readers can tell when to rebuild what they derive.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Cache {
@@ -168,6 +170,7 @@ impl Cache {
         Cache {
             resource,
             entries: RwLock::new(Entries::default()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -176,7 +179,17 @@ impl Cache {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
-        self.entries.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        // Bumped under the lock: a reader that sees the new number and then reads the
+        // contents waits for this write to finish.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        guard
+    }
+
+    /// A number that changes whenever the contents may have.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The resource cached.

@@ -9,6 +9,7 @@
 //!   `/foo` and `/foo/bar`, not `/foobar`); `ImplementationSpecific` is treated as `Prefix`.
 //! * No rule matches: the `defaultBackend` of the oldest Ingress that has one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -36,14 +37,6 @@ pub struct Backend {
     pub port: PortRef,
 }
 
-/// How a rule matched, compared to pick the best.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Rank {
-    host: u8,
-    exact: bool,
-    prefix_len: usize,
-}
-
 /// Whether this Ingress is for skiff.
 pub fn is_ours(ingress: &Value) -> bool {
     let class = ingress["spec"]["ingressClassName"]
@@ -63,36 +56,46 @@ pub fn host_of(header: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// How well a rule's `host` matches: 3 exact, 2 wildcard, 1 no host; `None` no match.
-fn host_rank(rule_host: Option<&str>, host: &str) -> Option<u8> {
-    match rule_host {
-        None | Some("") => Some(1),
-        Some(h) if h.eq_ignore_ascii_case(host) => Some(3),
-        Some(h) => {
-            let suffix = h.strip_prefix("*.")?;
-            let (first, rest) = host.split_once('.')?;
-            (!first.is_empty() && rest.eq_ignore_ascii_case(suffix)).then_some(2)
+/// One path rule.
+#[derive(Debug, Clone)]
+struct PathRule {
+    /// `Exact` (else a prefix, by path elements).
+    exact: bool,
+    /// The path; for prefixes without its trailing `/`.
+    path: String,
+    backend: Backend,
+}
+
+impl PathRule {
+    /// `Some(prefix length)` when the rule matches `path`.
+    fn matches(&self, path: &str) -> Option<usize> {
+        if self.exact {
+            return (self.path == path).then_some(self.path.len());
         }
+        if self.path.is_empty() {
+            return Some(0);
+        }
+        let matches = path == self.path
+            || path
+                .strip_prefix(self.path.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        matches.then_some(self.path.len())
     }
 }
 
-/// How a path rule matches: `Some((exact, prefix length))`.
-fn path_rank(rule: &Value, path: &str) -> Option<(bool, usize)> {
-    let want = rule["path"].as_str().unwrap_or("/");
-    match rule["pathType"].as_str().unwrap_or("Prefix") {
-        "Exact" => (want == path).then_some((true, want.len())),
-        _ => {
-            let want = want.trim_end_matches('/');
-            if want.is_empty() {
-                return Some((false, 0));
+/// The best of `rules` for `path`: exact over prefix, longer prefix over shorter, earlier
+/// (older) over later.
+fn best<'a>(rules: &'a [PathRule], path: &str) -> Option<&'a Backend> {
+    let mut best: Option<((bool, usize), &Backend)> = None;
+    for rule in rules {
+        if let Some(len) = rule.matches(path) {
+            let rank = (rule.exact, len);
+            if best.as_ref().is_none_or(|(b, _)| rank > *b) {
+                best = Some((rank, &rule.backend));
             }
-            let matches = path == want
-                || path
-                    .strip_prefix(want)
-                    .is_some_and(|rest| rest.starts_with('/'));
-            matches.then_some((false, want.len()))
         }
     }
+    best.map(|(_, backend)| backend)
 }
 
 fn backend_of(namespace: &str, backend: &Value) -> Option<Backend> {
@@ -113,78 +116,91 @@ fn backend_of(namespace: &str, backend: &Value) -> Option<Backend> {
     })
 }
 
-/// Whether any of skiff's Ingresses has a rule for exactly this host (exact or wildcard):
-/// such a host belongs to its tenant, so the gateway's own paths (`/metrics`) are not served
-/// on it.
-pub fn claims_host(ingresses: &[Arc<Value>], host: &str) -> bool {
-    ingresses.iter().filter(|i| is_ours(i)).any(|ingress| {
-        ingress["spec"]["rules"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|rule| host_rank(rule["host"].as_str(), host).is_some_and(|r| r > 1))
-    })
+/// skiff's Ingress rules, indexed by host: built once per change of the Ingresses, consulted
+/// per request without walking them all.
+#[derive(Debug, Default)]
+pub struct Routes {
+    exact: HashMap<String, Vec<PathRule>>,
+    /// By the suffix after `*.`.
+    wildcard: HashMap<String, Vec<PathRule>>,
+    any_host: Vec<PathRule>,
+    default: Option<Backend>,
 }
 
-/// The backend for a request to `host` (no port) and `path` (no query), if any.
-pub fn select(ingresses: &[Arc<Value>], host: &str, path: &str) -> Option<Backend> {
-    let mut ours: Vec<&Arc<Value>> = ingresses.iter().filter(|i| is_ours(i)).collect();
-    // Oldest first, then by namespace and name: ties go to the oldest rule.
-    ours.sort_by(|a, b| {
+impl Routes {
+    /// Indexes the rules of skiff's Ingresses among `ingresses`, oldest first.
+    pub fn build(ingresses: &[Arc<Value>]) -> Routes {
+        let mut ours: Vec<&Arc<Value>> = ingresses.iter().filter(|i| is_ours(i)).collect();
         let key = |i: &Value| {
-            (
-                i["metadata"]["creationTimestamp"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                i["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                i["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
+            let meta = &i["metadata"];
+            let text = |f: &str| meta[f].as_str().unwrap_or_default().to_string();
+            (text("creationTimestamp"), text("namespace"), text("name"))
         };
-        key(a).cmp(&key(b))
-    });
-    let mut best: Option<(Rank, Backend)> = None;
-    for ingress in &ours {
-        let namespace = ingress["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default();
-        for rule in ingress["spec"]["rules"].as_array().into_iter().flatten() {
-            let Some(host) = host_rank(rule["host"].as_str(), host) else {
-                continue;
-            };
-            for p in rule["http"]["paths"].as_array().into_iter().flatten() {
-                let Some((exact, prefix_len)) = path_rank(p, path) else {
-                    continue;
+        ours.sort_by_cached_key(|i| key(i));
+        let mut routes = Routes::default();
+        for ingress in ours {
+            let namespace = ingress["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default();
+            for rule in ingress["spec"]["rules"].as_array().into_iter().flatten() {
+                let paths = rule["http"]["paths"].as_array().into_iter().flatten();
+                let rules: Vec<PathRule> = paths
+                    .filter_map(|p| {
+                        let backend = backend_of(namespace, &p["backend"])?;
+                        let path = p["path"].as_str().unwrap_or("/");
+                        let exact = p["pathType"] == "Exact";
+                        Some(PathRule {
+                            exact,
+                            path: if exact {
+                                path.to_string()
+                            } else {
+                                path.trim_end_matches('/').to_string()
+                            },
+                            backend,
+                        })
+                    })
+                    .collect();
+                let host = rule["host"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let list = if host.is_empty() {
+                    &mut routes.any_host
+                } else if let Some(suffix) = host.strip_prefix("*.") {
+                    routes.wildcard.entry(suffix.to_string()).or_default()
+                } else {
+                    routes.exact.entry(host).or_default()
                 };
-                let rank = Rank {
-                    host,
-                    exact,
-                    prefix_len,
-                };
-                if best.as_ref().is_some_and(|(b, _)| *b >= rank) {
-                    continue;
-                }
-                if let Some(backend) = backend_of(namespace, &p["backend"]) {
-                    best = Some((rank, backend));
-                }
+                list.extend(rules);
+            }
+            if routes.default.is_none() {
+                routes.default = backend_of(namespace, &ingress["spec"]["defaultBackend"]);
             }
         }
+        routes
     }
-    if let Some((_, backend)) = best {
-        return Some(backend);
+
+    fn wildcard_rules(&self, host: &str) -> Option<&Vec<PathRule>> {
+        let (first, rest) = host.split_once('.')?;
+        (!first.is_empty()).then(|| self.wildcard.get(rest))?
     }
-    ours.iter().find_map(|ingress| {
-        let namespace = ingress["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default();
-        backend_of(namespace, &ingress["spec"]["defaultBackend"])
-    })
+
+    /// The backend for a request to `host` (as [`host_of`] gives it) and `path` (no query).
+    pub fn select(&self, host: &str, path: &str) -> Option<&Backend> {
+        if let Some(backend) = self.exact.get(host).and_then(|r| best(r, path)) {
+            return Some(backend);
+        }
+        if let Some(backend) = self.wildcard_rules(host).and_then(|r| best(r, path)) {
+            return Some(backend);
+        }
+        best(&self.any_host, path).or(self.default.as_ref())
+    }
+
+    /// Whether a rule names this host (exactly or by wildcard): such a host belongs to its
+    /// tenant, so the gateway's own paths (`/metrics`) are not served on it.
+    pub fn claims_host(&self, host: &str) -> bool {
+        self.exact.contains_key(host) || self.wildcard_rules(host).is_some()
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +221,9 @@ mod tests {
     }
 
     fn pick(ingresses: &[Arc<Value>], host: &str, p: &str) -> Option<String> {
-        select(ingresses, host, p).map(|b| format!("{}/{}", b.namespace, b.service))
+        Routes::build(ingresses)
+            .select(host, p)
+            .map(|b| format!("{}/{}", b.namespace, b.service))
     }
 
     #[test]
@@ -285,18 +303,19 @@ mod tests {
             pick(&all, "localhost", "/zzz").as_deref(),
             Some("b/fallback")
         );
+        let routes = Routes::build(&all);
         assert_eq!(
-            select(&all, "localhost", "/zzz").unwrap().port,
+            routes.select("localhost", "/zzz").unwrap().port,
             PortRef::Name("http".into())
         );
-        assert!(claims_host(&all, "a.example.com"));
-        assert!(claims_host(&all, "q.example.com"));
-        assert!(!claims_host(&all, "localhost"));
+        assert!(routes.claims_host("a.example.com"));
+        assert!(routes.claims_host("q.example.com"));
+        assert!(!routes.claims_host("localhost"));
     }
 
     #[test]
     fn no_ingress_no_backend() {
-        assert_eq!(select(&[], "h", "/"), None);
+        assert_eq!(Routes::build(&[]).select("h", "/"), None);
     }
 
     #[test]

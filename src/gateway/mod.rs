@@ -118,6 +118,8 @@ pub struct Gateway {
     metrics: Metrics,
     scaler: scale::Scaler,
     next: AtomicUsize,
+    /// The Ingress rules, rebuilt when the Ingress cache's generation moves on.
+    routes: std::sync::RwLock<(u64, Arc<ingress::Routes>)>,
     /// Where the gateway listens, once it does (shown in Ingresses' status).
     address: std::sync::OnceLock<SocketAddr>,
 }
@@ -158,6 +160,7 @@ impl Gateway {
             scaler: scale::Scaler::default(),
             next: AtomicUsize::new(0),
             address: std::sync::OnceLock::new(),
+            routes: std::sync::RwLock::new((u64::MAX, Arc::new(ingress::Routes::default()))),
         });
         tokio::spawn(scale::scale_down_idle(Arc::downgrade(&gateway)));
         gateway
@@ -212,8 +215,8 @@ impl Gateway {
             .unwrap_or_default();
         let host = ingress::host_of(&host);
         let path = request.uri().path().to_string();
-        let ingresses = self.ingresses.list(None);
-        if path == "/metrics" && !ingress::claims_host(&ingresses, &host) {
+        let routes = self.routes();
+        if path == "/metrics" && !routes.claims_host(&host) {
             let mut response = text(200, self.render_metrics());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -221,7 +224,7 @@ impl Gateway {
             );
             return response;
         }
-        let Some(backend) = ingress::select(&ingresses, &host, &path) else {
+        let Some(backend) = routes.select(&host, &path).cloned() else {
             self.metrics.record_unrouted(404);
             return GatewayError::new(404, format!("no Ingress rule matches {host}{path}"))
                 .into_response();
@@ -279,6 +282,20 @@ impl Gateway {
                 tracing::debug!("ingress status: {e}");
             }
         }
+    }
+
+    /// The current Ingress rules (rebuilt only after the Ingresses changed).
+    fn routes(&self) -> Arc<ingress::Routes> {
+        let generation = self.ingresses.generation();
+        {
+            let cached = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            if cached.0 == generation {
+                return cached.1.clone();
+            }
+        }
+        let routes = Arc::new(ingress::Routes::build(&self.ingresses.list(None)));
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = (generation, routes.clone());
+        routes
     }
 
     fn render_metrics(&self) -> String {
