@@ -122,14 +122,23 @@ fn wait_answers(url: &str, host: &str) {
 fn throughput(server: &Server, component: &std::path::Path) {
     let wasmtime = std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into());
     let port = free_port();
-    let mut serve = Command::new(&wasmtime)
+    let serve = Command::new(&wasmtime)
         .args(["serve", "-S", "cli=y", "--addr"])
         .arg(format!("127.0.0.1:{port}"))
         .arg(component)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .expect("wasmtime 48 is installed (cargo install wasmtime-cli --version 48.0.8 --locked)");
+        .spawn();
+    let mut serve = match serve {
+        Ok(child) => Some(child),
+        Err(e) => {
+            println!(
+                "`{wasmtime}` cannot run ({e}): only skiff is measured. Install wasmtime 48 with \
+                 `cargo install wasmtime-cli --version 48.0.8 --locked`."
+            );
+            None
+        }
+    };
     server.apply(
         r#"
 apiVersion: apps/v1
@@ -198,20 +207,25 @@ spec:
             .max_by(|a, b| a.rps.total_cmp(&b.rps))
             .expect("a round")
     };
-    let (ours, theirs) = (best(&ours), best(&theirs));
+    let ours = best(&ours);
     println!("hello component, wrk -t1 -c32 -d10s, best of {rounds} alternated rounds:");
-    println!(
-        "  wasmtime serve -S cli=y : {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
-        theirs.rps, theirs.p50_ms, theirs.p99_ms, theirs.errors
-    );
+    if !theirs.is_empty() {
+        let theirs = best(&theirs);
+        println!(
+            "  wasmtime serve -S cli=y : {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+            theirs.rps, theirs.p50_ms, theirs.p99_ms, theirs.errors
+        );
+    }
     println!(
         "  skiff gateway (Ingress) : {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
         ours.rps, ours.p50_ms, ours.p99_ms, ours.errors
     );
-    println!(
-        "  ratio skiff/wasmtime    : {:.2}x (target >= 0.90x)",
-        ours.rps / theirs.rps
-    );
+    if !theirs.is_empty() {
+        println!(
+            "  ratio skiff/wasmtime    : {:.2}x (target >= 0.90x)",
+            ours.rps / best(&theirs).rps
+        );
+    }
 }
 
 /// A victim tenant's latency under wrk, alone and while a hostile tenant's function spins
