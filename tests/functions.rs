@@ -520,3 +520,41 @@ async fn a_deployment_scales_from_zero_on_a_request_and_back_when_idle() {
     let (status, _) = get(&http, &server, "lazy.localhost", "/again").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_slow_clients_get_clean_errors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start();
+    let addr = server.gateway().trim_start_matches("http://").to_string();
+
+    // Not HTTP at all: 400, and the gateway keeps serving.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(b"HELLO THERE\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+
+    // A client that never finishes its headers is cut off (408) after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(30), slow.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "the slow client was not cut off");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+
+    // Meanwhile and after, a well-formed request is answered.
+    let response = client()
+        .get(format!("{}/metrics", server.gateway()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
