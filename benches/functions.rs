@@ -1,6 +1,8 @@
 //! HTTP functions: skiff's gateway against `wasmtime serve` on the same component, side by
 //! side in one run, plus density and scale-from-zero figures.
 //!
+//! `FUNCTION_PARTS` picks parts (default `throughput,noisy,scale,tenants`).
+//!
 //! `cargo bench --bench functions` needs `wrk` (Debian package `wrk`) and `wasmtime`
 //! 48.0.8 (`cargo install wasmtime-cli --version 48.0.8 --locked`) on the PATH; set
 //! `WASMTIME` to use another binary. It measures:
@@ -309,7 +311,7 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: fn, namespace: t{i}, labels: {{app: fn}}}}
 spec:
-  containers: [{{name: fn, image: hello-http:v1, ports: [{{containerPort: 8080}}], resources: {{limits: {{memory: 8Mi, cpu: 100m}}}}}}]
+  containers: [{{name: fn, image: hello-http:v1, ports: [{{containerPort: 8080}}], resources: {{limits: {{memory: 8Mi, cpu: 100m}}, requests: {{memory: 1Mi, cpu: 1m}}}}}}]
 ---
 apiVersion: v1
 kind: Service
@@ -466,8 +468,19 @@ fn main() {
         &example_components().join("http_lab.wasm"),
         "http-lab:v1",
     );
-    throughput(&server, &component);
-    noisy_neighbour(&server);
-    scale_from_zero(&server);
-    tenants(&server);
+    let parts =
+        std::env::var("FUNCTION_PARTS").unwrap_or_else(|_| "throughput,noisy,scale,tenants".into());
+    let run = |part: &str| parts.split(',').any(|p| p.trim() == part);
+    if run("throughput") || run("noisy") {
+        throughput(&server, &component);
+    }
+    if run("noisy") {
+        noisy_neighbour(&server);
+    }
+    if run("scale") {
+        scale_from_zero(&server);
+    }
+    if run("tenants") {
+        tenants(&server);
+    }
 }

@@ -308,9 +308,24 @@ async fn handle(
 ) {
     let started = Instant::now();
     let stats = Arc::new(RunStats::default());
+    let bucket = match &spec.cpu_budget {
+        Some(budget) => Some(Arc::new(std::sync::Mutex::new(run::FuelBucket::sharing(
+            inner.fuel_per_cpu_second,
+            budget.clone(),
+        )))),
+        None => run::run_bucket(&inner, &spec.run),
+    };
     let exit = match &program.pre {
         Pre::Proxy(pre) if wasmtime::Engine::same(&program.engine, &inner.engine) => {
             let guest = async {
+                // A function whose requests have spent its CPU budget starts no new one
+                // until the budget has refilled: a flood of short requests is throttled
+                // like a long one.
+                if let Some(budget) = &spec.cpu_budget {
+                    while let Some(pause) = budget.pause(Instant::now()) {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
                 let limit = spec
                     .run
                     .memory_limit
@@ -329,14 +344,7 @@ async fn handle(
                     },
                     limiter: Limiter::new(limit, stats.clone()),
                 };
-                let bucket = match &spec.cpu_budget {
-                    Some(budget) => Some(run::FuelBucket::sharing(
-                        inner.fuel_per_cpu_second,
-                        budget.clone(),
-                    )),
-                    None => run::run_bucket(&inner, &spec.run),
-                };
-                let mut store = run::new_store(&inner, state, bucket, &stats);
+                let mut store = run::new_store(&inner, state, bucket.clone(), &stats);
                 let result = async {
                     let proxy = pre
                         .instantiate_async(&mut store)
@@ -370,6 +378,20 @@ async fn handle(
             reason: "the program does not export wasi:http/incoming-handler".into(),
         },
     };
+    // What the request burnt since the last epoch tick (all of it, for one shorter than a
+    // tick) is charged too, so the next requests pay for it.
+    if spec.cpu_budget.is_some()
+        && let Some(bucket) = &bucket
+    {
+        let fuel = stats
+            .fuel_consumed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let _ = bucket.lock().unwrap_or_else(|p| p.into_inner()).charge(
+            Instant::now(),
+            fuel,
+            stats.cpu_time(),
+        );
+    }
     // The caller gets a short answer; the container's log gets the whole story.
     let note = match &exit {
         Exit::Trap { message } => {

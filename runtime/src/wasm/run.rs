@@ -345,7 +345,7 @@ fn normalize(path: &str, base: &str) -> String {
 pub(crate) fn new_store<W: Send + 'static>(
     inner: &Inner,
     state: HostState<W>,
-    bucket: Option<FuelBucket>,
+    bucket: Option<SharedBucket>,
     stats: &Arc<RunStats>,
 ) -> Store<HostState<W>> {
     let mut store = Store::new(&inner.engine, state);
@@ -356,14 +356,17 @@ pub(crate) fn new_store<W: Send + 'static>(
         (inner.fuel_per_cpu_second as f64 * YIELD_EVERY_CPU.as_secs_f64()).max(10_000.0) as u64;
     let _ = store.fuel_async_yield_interval(Some(yield_fuel));
 
-    let mut bucket = bucket;
     let stats = stats.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, HostState<W>>| {
         let consumed = FUEL_BUDGET - ctx.get_fuel().unwrap_or(FUEL_BUDGET);
         stats.fuel_consumed.store(consumed, Ordering::Relaxed);
-        if let Some(bucket) = bucket.as_mut()
-            && let Some(pause) = bucket.charge(Instant::now(), consumed, stats.cpu_time())
+        if let Some(bucket) = &bucket
+            && let Some(pause) = bucket.lock().unwrap_or_else(|p| p.into_inner()).charge(
+                Instant::now(),
+                consumed,
+                stats.cpu_time(),
+            )
         {
             return Ok(UpdateDeadline::YieldCustom(
                 1,
@@ -377,10 +380,19 @@ pub(crate) fn new_store<W: Send + 'static>(
 }
 
 /// The CPU throttle of a run limited to [`RunSpec::cpu_millis`], if it is.
-pub(crate) fn run_bucket(inner: &Inner, spec: &RunSpec) -> Option<FuelBucket> {
-    spec.cpu_millis
-        .map(|m| FuelBucket::new(inner.fuel_per_cpu_second, m, Instant::now()))
+pub(crate) fn run_bucket(inner: &Inner, spec: &RunSpec) -> Option<SharedBucket> {
+    spec.cpu_millis.map(|m| {
+        Arc::new(std::sync::Mutex::new(FuelBucket::new(
+            inner.fuel_per_cpu_second,
+            m,
+            Instant::now(),
+        )))
+    })
 }
+
+/// A run's throttle, shared by its store's epoch callback and whoever charges the run's
+/// last slice when it ends.
+pub(crate) type SharedBucket = Arc<std::sync::Mutex<FuelBucket>>;
 
 /// Records the final fuel count of a run that ended by itself.
 pub(crate) fn finish<T>(store: &Store<T>, stats: &RunStats) {

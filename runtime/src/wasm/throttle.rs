@@ -69,6 +69,16 @@ impl CpuBudget {
     }
 }
 
+impl CpuBudget {
+    /// How long to wait before starting more work, if the budget is in debt.
+    pub(crate) fn pause(&self, now: Instant) -> Option<Duration> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spend(now, 0.0)
+    }
+}
+
 /// What one run charges to its budget: the fuel and CPU time it used since the last charge.
 #[derive(Debug, Clone)]
 pub(crate) struct FuelBucket {
