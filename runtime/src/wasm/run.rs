@@ -24,8 +24,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 /// Fuel a store starts with: effectively unlimited, CPU limits are a rate, not a budget.
 const FUEL_BUDGET: u64 = u64::MAX;
 
-/// How often, in CPU time, a running guest yields to the executor.
-const YIELD_EVERY_CPU: Duration = Duration::from_millis(1);
+/// How often, in CPU time, a running command guest yields to the executor.
+pub(crate) const YIELD_EVERY_CPU: Duration = Duration::from_millis(1);
 
 /// Longest trap message kept (the guest backtrace can be long).
 const MAX_TRAP_MESSAGE: usize = 4096;
@@ -227,7 +227,13 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 wasi: wasi.build_p1(),
                 limiter,
             };
-            let mut store = new_store(inner, state, run_bucket(inner, &spec), &stats);
+            let mut store = new_store(
+                inner,
+                state,
+                run_bucket(inner, &spec),
+                YIELD_EVERY_CPU,
+                &stats,
+            );
             let result = async {
                 let instance = pre
                     .instantiate_async(&mut store)
@@ -257,7 +263,13 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
                 },
                 limiter,
             };
-            let mut store = new_store(inner, state, run_bucket(inner, &spec), &stats);
+            let mut store = new_store(
+                inner,
+                state,
+                run_bucket(inner, &spec),
+                YIELD_EVERY_CPU,
+                &stats,
+            );
             let result = async {
                 let command = pre
                     .instantiate_async(&mut store)
@@ -346,6 +358,7 @@ pub(crate) fn new_store<W: Send + 'static>(
     inner: &Inner,
     state: HostState<W>,
     bucket: Option<SharedBucket>,
+    yield_every: Duration,
     stats: &Arc<RunStats>,
 ) -> Store<HostState<W>> {
     let mut store = Store::new(&inner.engine, state);
@@ -353,7 +366,7 @@ pub(crate) fn new_store<W: Send + 'static>(
     // Both only fail when fuel is disabled, and the engine always enables it.
     let _ = store.set_fuel(FUEL_BUDGET);
     let yield_fuel =
-        (inner.fuel_per_cpu_second as f64 * YIELD_EVERY_CPU.as_secs_f64()).max(10_000.0) as u64;
+        (inner.fuel_per_cpu_second as f64 * yield_every.as_secs_f64()).max(10_000.0) as u64;
     let _ = store.fuel_async_yield_interval(Some(yield_fuel));
 
     let stats = stats.clone();
