@@ -372,15 +372,22 @@ impl Gateway {
             .unwrap_or_default()
             .to_string();
         self.scaler.touch(namespace, name);
-        let candidates = self.ready_endpoints(namespace, name, &port_name);
+        let mut candidates = self.ready_endpoints(namespace, name, &port_name);
         if candidates.is_empty() {
-            if let Some(function) = scale::wake(self, namespace, &service, &service_port).await? {
-                return Ok(call_function(&function, request).await);
+            match scale::wake(self, namespace, &service, &service_port, &port_name).await? {
+                Some(scale::Woken::Function(function)) => {
+                    return Ok(call_function(&function, request).await);
+                }
+                Some(scale::Woken::Endpoints) => {
+                    candidates = self.ready_endpoints(namespace, name, &port_name);
+                }
+                None => {
+                    return Err(GatewayError::new(
+                        503,
+                        format!("no endpoints available for service \"{namespace}/{name}\""),
+                    ));
+                }
             }
-            return Err(GatewayError::new(
-                503,
-                format!("no endpoints available for service \"{namespace}/{name}\""),
-            ));
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..candidates.len() {
@@ -465,7 +472,12 @@ impl Gateway {
     }
 
     /// `(pod uid, port)` of every Ready address of the Service's Endpoints for the named port.
-    fn ready_endpoints(&self, namespace: &str, name: &str, port_name: &str) -> Vec<(String, u16)> {
+    pub(crate) fn ready_endpoints(
+        &self,
+        namespace: &str,
+        name: &str,
+        port_name: &str,
+    ) -> Vec<(String, u16)> {
         let Some(endpoints) = self.endpoints.get(namespace, name) else {
             return Vec::new();
         };

@@ -92,9 +92,20 @@ pub fn idle_period(deployment: &Value) -> Duration {
         .unwrap_or(DEFAULT_IDLE)
 }
 
-/// Scales the Service's scale-from-zero Deployments at zero to one replica and waits for a
-/// function of theirs to serve the request. `Ok(None)` when the Service has no such
-/// Deployment (or its pods are containers, which are reached through their Endpoints).
+/// What a held request may go to once its Deployment is awake.
+pub enum Woken {
+    /// A function of the new pod, registered before the Endpoints show it.
+    Function(Arc<Function>),
+    /// The Service's Endpoints have a Ready address (container pods).
+    Endpoints,
+}
+
+/// How often a held request looks at the Endpoints (container pods have no faster signal).
+const ENDPOINTS_POLL: Duration = Duration::from_millis(20);
+
+/// Scales the Service's scale-from-zero Deployments at zero to one replica and waits until a
+/// function of theirs can serve the request or the Service has a Ready endpoint. `Ok(None)`
+/// when the Service has no such Deployment.
 ///
 /// # Errors
 ///
@@ -104,7 +115,8 @@ pub async fn wake(
     namespace: &str,
     service: &Value,
     service_port: &Value,
-) -> Result<Option<Arc<Function>>, GatewayError> {
+    port_name: &str,
+) -> Result<Option<Woken>, GatewayError> {
     let deployments: Vec<Arc<Value>> = gateway
         .deployments
         .list(Some(namespace))
@@ -152,19 +164,31 @@ pub async fn wake(
             .into_iter()
             .next()
     };
+    let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
     let deadline = tokio::time::Instant::now() + WAKE_TIMEOUT;
     loop {
         if let Some(function) = serving() {
-            return Ok(Some(function));
+            return Ok(Some(Woken::Function(function)));
         }
-        match tokio::time::timeout_at(deadline, version.changed()).await {
-            Ok(Ok(())) => {}
+        if !gateway
+            .ready_endpoints(namespace, service_name, port_name)
+            .is_empty()
+        {
+            return Ok(Some(Woken::Endpoints));
+        }
+        let next = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                changed = version.changed() => changed.is_ok(),
+                () = tokio::time::sleep(ENDPOINTS_POLL) => true,
+            }
+        });
+        match next.await {
+            Ok(true) => {}
             _ => {
                 return Err(GatewayError::new(
                     503,
                     format!(
-                        "no pod of service \"{namespace}/{}\" was serving within {}s of scaling from zero",
-                        service["metadata"]["name"].as_str().unwrap_or_default(),
+                        "no pod of service \"{namespace}/{service_name}\" was serving within {}s of scaling from zero",
                         WAKE_TIMEOUT.as_secs()
                     ),
                 ));
