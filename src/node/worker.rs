@@ -849,6 +849,7 @@ async fn serve_function(
     };
     let agent = &pod.agent;
     let cpu_budget = run_spec.cpu_millis.map(|m| agent.runtime.cpu_budget(m));
+    let in_flight = run_spec.cancel.clone();
     let function = Arc::new(Function::new(
         &pod.namespace,
         &pod.name,
@@ -895,6 +896,9 @@ async fn serve_function(
         () = killed_by_probe => Exit::Killed,
     };
     agent.functions.unregister(&pod.uid, name);
+    // Requests still running when the pod is stopped (its grace period over) or restarted
+    // end now: their callers get 503.
+    in_flight.cancel();
     writer.close();
     termination(exit, started_at)
 }
