@@ -558,3 +558,137 @@ async fn malformed_and_slow_clients_get_clean_errors() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// This host's address on its default route (Kubernetes refuses loopback Endpoints).
+fn host_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("198.51.100.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selector_less_services_and_kubectl_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start();
+    let http = client();
+
+    // `kubectl proxy` reaches a function's Service through the API server's proxy.
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fn, labels: {app: fn}}
+spec:
+  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: fn}
+spec:
+  selector: {app: fn}
+  ports: [{name: web, port: 80, targetPort: 8080}]
+"#,
+    );
+    wait_ready_endpoints(&server, "default", "fn", 1);
+    let mut proxy = std::process::Command::new(common::kubectl())
+        .args(["proxy", "--port=0"])
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let stdout = proxy.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+    }
+    // "Starting to serve on 127.0.0.1:PORT"
+    let address = line.trim().rsplit(' ').next().unwrap().to_string();
+    let body = http
+        .get(format!(
+            "http://{address}/api/v1/namespaces/default/services/fn:web/proxy/via-kubectl"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = proxy.kill();
+    assert_eq!(body.trim(), "hello from fn at /via-kubectl");
+
+    // A plain HTTP server on the host, behind a Service without a selector whose Endpoints
+    // the user writes.
+    let Some(ip) = host_address() else {
+        eprintln!("no non-loopback address: the selector-less Service part is skipped");
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("?").to_string();
+                let body = format!("host server saw {path}");
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: outside}}
+spec:
+  ports: [{{name: web, port: 80}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: outside}}
+subsets:
+- addresses: [{{ip: "{ip}"}}]
+  ports: [{{name: web, port: {port}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: outside}}
+spec:
+  rules:
+  - host: outside.localhost
+    http:
+      paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: outside, port: {{name: web}}}}}}}}]
+"#
+    ));
+    let (status, body) =
+        eventually_async(|| get(&http, &server, "outside.localhost", "/x?y=1")).await;
+    assert_eq!((status, body.as_str()), (200, "host server saw /x?y=1"));
+    // The controller left the user's Endpoints alone.
+    let ep = server.kubectl_json(&["get", "endpoints", "outside", "-o", "json"]);
+    assert_eq!(ep["subsets"][0]["addresses"][0]["ip"], ip.to_string());
+}
+
+/// Retries `f` until it answers 200 (the gateway's caches follow the store's events).
+async fn eventually_async<F, Fut>(f: F) -> (u16, String)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (u16, String)>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = f().await;
+        if status == 200 || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -391,15 +391,31 @@ impl Gateway {
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..candidates.len() {
-            let (uid, target_port) = &candidates[(start + i) % candidates.len()];
-            if let Some(function) = self.functions.get(uid, *target_port) {
-                return Ok(call_function(&function, request).await);
-            }
-            if let Some(netns) = self.node.as_ref().and_then(|n| n.pod_netns(uid)) {
-                match to_container(netns, *target_port, copy_request(&request)).await {
-                    Ok(response) => return Ok(response),
-                    Err(e) => tracing::debug!("endpoint {uid}:{target_port}: {e}"),
+            let endpoint = &candidates[(start + i) % candidates.len()];
+            let attempt = match &endpoint.uid {
+                Some(uid) => {
+                    if let Some(function) = self.functions.get(uid, endpoint.port) {
+                        return Ok(call_function(&function, request).await);
+                    }
+                    match self.node.as_ref().and_then(|n| n.pod_netns(uid)) {
+                        Some(netns) => {
+                            to_container(netns, endpoint.port, copy_request(&request)).await
+                        }
+                        None => continue,
+                    }
                 }
+                // An address without a pod (a selector-less Service's own Endpoints): a real
+                // host, reached over the host's network.
+                None => match endpoint.ip.parse::<std::net::IpAddr>() {
+                    Ok(ip) if !is_pod_address(&ip) => {
+                        to_host(SocketAddr::new(ip, endpoint.port), copy_request(&request)).await
+                    }
+                    _ => continue,
+                },
+            };
+            match attempt {
+                Ok(response) => return Ok(response),
+                Err(e) => tracing::debug!("endpoint {}:{}: {e}", endpoint.ip, endpoint.port),
             }
         }
         Err(GatewayError::new(
@@ -471,13 +487,13 @@ impl Gateway {
             })
     }
 
-    /// `(pod uid, port)` of every Ready address of the Service's Endpoints for the named port.
+    /// Every Ready address of the Service's Endpoints for the named port.
     pub(crate) fn ready_endpoints(
         &self,
         namespace: &str,
         name: &str,
         port_name: &str,
-    ) -> Vec<(String, u16)> {
+    ) -> Vec<Endpoint> {
         let Some(endpoints) = self.endpoints.get(namespace, name) else {
             return Vec::new();
         };
@@ -497,9 +513,31 @@ fn find_port(service: &Value, port: &PortRef) -> Option<Value> {
         .cloned()
 }
 
-/// `(pod uid, port)` of the Ready addresses of an Endpoints object for the Service port
-/// named `port_name` (pure).
-pub fn ready_addresses(endpoints: &Value, port_name: &str) -> Vec<(String, u16)> {
+/// A Ready address of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The pod behind it (`targetRef.uid`), if the address names one.
+    pub uid: Option<String>,
+    /// The address.
+    pub ip: String,
+    /// The port on it.
+    pub port: u16,
+}
+
+/// Whether `ip` is one of the pod addresses skiff makes up (10.64.0.0/10), which name pods
+/// rather than route to them.
+fn is_pod_address(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            a == 10 && (64..128).contains(&b)
+        }
+        std::net::IpAddr::V6(_) => false,
+    }
+}
+
+/// The Ready addresses of an Endpoints object for the Service port named `port_name` (pure).
+pub fn ready_addresses(endpoints: &Value, port_name: &str) -> Vec<Endpoint> {
     let mut out = Vec::new();
     for subset in endpoints["subsets"].as_array().into_iter().flatten() {
         let Some(port) = subset["ports"]
@@ -513,9 +551,11 @@ pub fn ready_addresses(endpoints: &Value, port_name: &str) -> Vec<(String, u16)>
             continue;
         };
         for address in subset["addresses"].as_array().into_iter().flatten() {
-            if let Some(uid) = address["targetRef"]["uid"].as_str() {
-                out.push((uid.to_string(), port));
-            }
+            out.push(Endpoint {
+                uid: address["targetRef"]["uid"].as_str().map(String::from),
+                ip: address["ip"].as_str().unwrap_or_default().to_string(),
+                port,
+            });
         }
     }
     out
@@ -561,7 +601,23 @@ async fn to_container(
     })
     .await
     .map_err(std::io::Error::other)???;
-    let stream = tokio::net::TcpStream::from_std(stream)?;
+    forward(tokio::net::TcpStream::from_std(stream)?, request).await
+}
+
+/// Forwards a request to a server at `addr` on the host's network.
+async fn to_host(addr: SocketAddr, request: Request<Bytes>) -> std::io::Result<Response<Body>> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    let _ = stream.set_nodelay(true);
+    forward(stream, request).await
+}
+
+/// Sends `request` over a fresh HTTP/1.1 connection on `stream`.
+async fn forward(
+    stream: tokio::net::TcpStream,
+    request: Request<Bytes>,
+) -> std::io::Result<Response<Body>> {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
@@ -593,17 +649,32 @@ mod tests {
             {"ports": [{"name": "http", "port": 8081}],
              "addresses": [{"ip": "10.64.0.3", "targetRef": {"uid": "c"}}]},
         ]});
+        let pairs = |name: &str| -> Vec<(Option<String>, u16)> {
+            ready_addresses(&endpoints, name)
+                .into_iter()
+                .map(|e| (e.uid, e.port))
+                .collect()
+        };
         assert_eq!(
-            ready_addresses(&endpoints, "http"),
-            vec![("a".to_string(), 8080), ("c".to_string(), 8081)]
+            pairs("http"),
+            vec![(Some("a".to_string()), 8080), (Some("c".to_string()), 8081)]
         );
+        assert_eq!(pairs("admin"), vec![(Some("a".to_string()), 9000)]);
+        assert!(pairs("other").is_empty());
+        let unnamed =
+            json!({"subsets": [{"ports": [{"port": 80}], "addresses": [{"ip": "192.0.2.7"}]}]});
         assert_eq!(
-            ready_addresses(&endpoints, "admin"),
-            vec![("a".to_string(), 9000)]
+            ready_addresses(&unnamed, ""),
+            vec![Endpoint {
+                uid: None,
+                ip: "192.0.2.7".into(),
+                port: 80
+            }]
         );
-        assert!(ready_addresses(&endpoints, "other").is_empty());
-        let unnamed = json!({"subsets": [{"ports": [{"port": 80}], "addresses": [{"ip": "x", "targetRef": {"uid": "u"}}]}]});
-        assert_eq!(ready_addresses(&unnamed, ""), vec![("u".to_string(), 80)]);
+        assert!(is_pod_address(&"10.64.1.2".parse().unwrap()));
+        assert!(is_pod_address(&"10.127.255.254".parse().unwrap()));
+        assert!(!is_pod_address(&"10.128.0.1".parse().unwrap()));
+        assert!(!is_pod_address(&"127.0.0.1".parse().unwrap()));
     }
 
     #[test]
