@@ -618,6 +618,7 @@ spec:
         .await
         .unwrap();
     let _ = proxy.kill();
+    let _ = proxy.wait();
     assert_eq!(body.trim(), "hello from fn at /via-kubectl");
 
     // A plain HTTP server on the host, behind a Service without a selector whose Endpoints
