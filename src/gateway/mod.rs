@@ -234,7 +234,13 @@ impl Gateway {
             Err(e) => {
                 self.metrics
                     .record(&backend.namespace, e.status, started.elapsed());
-                return e.into_response();
+                // The rest of the body is not read: the connection cannot carry another
+                // request.
+                let mut response = e.into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
             }
         };
         let response = match self
