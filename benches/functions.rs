@@ -266,8 +266,8 @@ spec:
     let victim = |label: &str| {
         let load = wrk(&format!("{gateway}/"), "hello.localhost");
         println!(
-            "  victim {label:<28}: {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
-            load.rps, load.p50_ms, load.p99_ms
+            "  victim {label:<28}: {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+            load.rps, load.p50_ms, load.p99_ms, load.errors
         );
         load
     };

@@ -109,8 +109,10 @@ impl Function {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<HttpBody>, HttpFailure> {
-        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.max_concurrency {
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // Counted down when the call ends, or when its caller goes away mid-request (a
+        // client that disconnects drops this future).
+        let guard = InFlight::enter(&self.in_flight);
+        if guard.count > self.max_concurrency {
             return Err(HttpFailure::Unavailable {
                 reason: format!(
                     "{} requests are already in flight (annotation {CONCURRENCY_ANNOTATION})",
@@ -118,12 +120,29 @@ impl Function {
                 ),
             });
         }
-        let result = self
-            .runtime
+        self.runtime
             .serve_http(&self.program, &self.spec, request)
-            .await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        result
+            .await
+    }
+}
+
+/// One request counted in a function's in-flight number while it lives.
+struct InFlight<'a> {
+    counter: &'a AtomicUsize,
+    /// The number in flight, this one included.
+    count: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        let count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        InFlight { counter, count }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -298,6 +317,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
     use skiff_runtime::wasm::Usage;
+
+    #[test]
+    fn in_flight_requests_are_counted_down_even_when_abandoned() {
+        let counter = AtomicUsize::new(0);
+        let first = InFlight::enter(&counter);
+        let second = InFlight::enter(&counter);
+        assert_eq!((first.count, second.count), (1, 2));
+        drop(first);
+        // A future dropped mid-await drops its guard too.
+        drop(second);
+        assert_eq!(counter.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn durations() {
