@@ -693,3 +693,70 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_cap_refuses_the_excess_and_forgets_abandoned_requests() {
+    let server = start();
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lab
+  labels: {app: lab}
+  annotations: {skiff.dev/max-concurrency: "2"}
+spec:
+  containers: [{name: lab, image: http-lab:v1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lab}
+spec:
+  selector: {app: lab}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: lab}
+spec:
+  defaultBackend: {service: {name: lab, port: {number: 80}}}
+"#,
+    );
+    wait_ready_endpoints(&server, "default", "lab", 1);
+    let http = client();
+    // Three at once against a cap of two: one is refused.
+    let slow = |http: reqwest::Client, url: String| async move {
+        http.get(format!("{url}/sleep?ms=700"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let calls: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(slow(http.clone(), server.gateway())))
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 200, 503]);
+
+    // Callers that give up are not counted any more: after five abandoned requests the
+    // function still takes new ones.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let result = impatient
+            .get(format!("{}/sleep?ms=300", server.gateway()))
+            .send()
+            .await;
+        assert!(result.is_err(), "the impatient client gave up");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = get(&http, &server, "any.localhost", "/").await;
+    assert_eq!(status, 200, "{body}");
+}
