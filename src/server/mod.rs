@@ -195,7 +195,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             eprintln!("skiff: gateway on http://{bound}");
             Some(tokio::spawn(gateway.clone().serve(listener)))
         }
-        None => None,
+        None => {
+            // No stale address from an earlier run with a gateway.
+            let _ = std::fs::remove_file(dir.join("gateway-address"));
+            None
+        }
     };
 
     let token = kubeconfig::load_or_create_token(&dir.join("token"))
