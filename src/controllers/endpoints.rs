@@ -17,16 +17,21 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::deployment::arith::fnv32a;
 use super::informer::{Cache, Informers, is_deleting, namespace};
 use super::pods::is_ready;
 use super::runner::{self, Action, Queue};
-use crate::api::error::{ApiError, Reason};
-use crate::api::objects::{DeleteOptions, Objects, WriteOptions};
+use super::writes;
+use crate::api::error::ApiError;
+use crate::api::objects::{Objects, WriteOptions};
 use crate::api::resources::{Resource, by_plural};
+use crate::api::selector::LabelSelector;
 use crate::store::ObjectKey;
 
 const MANAGER: &str = "endpoint-controller";
-/// The `endpointslice.kubernetes.io/managed-by` value of the slices this controller owns.
+/// The label naming the controller that manages an Endpoints or EndpointSlice.
+const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
+/// The [`MANAGED_BY_LABEL`] value of the objects this controller owns.
 pub const SLICE_MANAGER: &str = "endpointslice-controller.skiff.dev";
 /// The label naming a slice's Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -116,11 +121,15 @@ fn name(object: &Value) -> &str {
 /// Whether a Service's `spec.selector` (a plain label map) selects `pod`. An empty or
 /// missing selector selects nothing (such Services are not managed).
 pub fn selector_matches(selector: &Value, pod: &Value) -> bool {
-    let Some(wanted) = selector.as_object().filter(|m| !m.is_empty()) else {
-        return false;
-    };
-    let labels = &pod["metadata"]["labels"];
-    wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+    labels_match(selector, &pod["metadata"]["labels"])
+}
+
+/// Whether a Service's `spec.selector` selects these labels (see [`selector_matches`]).
+pub fn labels_match(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .filter(|m| !m.is_empty())
+        .is_some_and(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
 async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
@@ -137,8 +146,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         .into_iter()
         .filter(|s| {
             s["metadata"]["labels"][SERVICE_NAME_LABEL] == svc_name
-                && s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
-                    == SLICE_MANAGER
+                && s["metadata"]["labels"][MANAGED_BY_LABEL] == SLICE_MANAGER
         })
         .collect();
     let gone = service.is_none();
@@ -146,75 +154,41 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
         // Gone or selector-less: remove what this controller made.
         if gone
             && let Some(endpoints) = ctx.endpoints.get(ns, svc_name)
-            && endpoints["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
-                == SLICE_MANAGER
+            && endpoints["metadata"]["labels"][MANAGED_BY_LABEL] == SLICE_MANAGER
         {
-            delete(ctx, resource("", "endpoints"), ns, svc_name).await?;
+            writes::delete(&ctx.objects, &ctx.endpoints, &endpoints).await?;
         }
         for slice in slices {
-            delete(
-                ctx,
-                resource("discovery.k8s.io", "endpointslices"),
-                ns,
-                name(&slice),
-            )
-            .await?;
+            writes::delete(&ctx.objects, &ctx.slices, &slice).await?;
         }
         return Ok(Action::AwaitChange);
     };
-    let pods: Vec<Arc<Value>> = ctx
-        .pods
-        .list(Some(ns))
-        .into_iter()
-        .filter(|p| selector_matches(&service["spec"]["selector"], p))
-        .collect();
+    // The pod cache's label index answers the selector.
+    let selector = LabelSelector::from_json(&json!({"matchLabels": service["spec"]["selector"]}))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let pods = ctx.pods.select(ns, &selector);
     let groups = group_pods(&service, &pods);
 
-    let endpoints = endpoints_object(&service, &groups);
-    put(
-        ctx,
-        &ctx.endpoints,
-        resource("", "endpoints"),
-        ns,
-        endpoints,
-    )
-    .await?;
+    put(ctx, &ctx.endpoints, ns, endpoints_object(&service, &groups)).await?;
     let mut wanted = Vec::new();
     for group in &groups {
         let slice = slice_object(&service, group);
         wanted.push(name(&slice).to_string());
-        put(
-            ctx,
-            &ctx.slices,
-            resource("discovery.k8s.io", "endpointslices"),
-            ns,
-            slice,
-        )
-        .await?;
+        put(ctx, &ctx.slices, ns, slice).await?;
     }
     for slice in slices {
         if !wanted.iter().any(|w| w == name(&slice)) {
-            delete(
-                ctx,
-                resource("discovery.k8s.io", "endpointslices"),
-                ns,
-                name(&slice),
-            )
-            .await?;
+            writes::delete(&ctx.objects, &ctx.slices, &slice).await?;
         }
     }
     Ok(Action::AwaitChange)
 }
 
-/// Creates `object` or updates the cached one when its content differs.
-async fn put(
-    ctx: &Ctx,
-    cache: &Cache,
-    resource: &'static Resource,
-    ns: &str,
-    mut object: Value,
-) -> Result<(), ApiError> {
+/// Creates `object` in `cache`'s resource, or updates the cached one when its content
+/// differs.
+async fn put(ctx: &Ctx, cache: &Cache, ns: &str, mut object: Value) -> Result<(), ApiError> {
     let opts = WriteOptions::controller(MANAGER);
+    let resource = cache.resource();
     let object_name = name(&object).to_string();
     let written = match cache.get(ns, &object_name) {
         None => ctx.objects.create(resource, ns, object, &opts).await?,
@@ -232,40 +206,24 @@ async fn put(
     Ok(())
 }
 
-/// Whether two versions of an Endpoints/EndpointSlice say the same thing.
+/// Whether two versions of an Endpoints/EndpointSlice say the same thing: the same content
+/// and every wanted label.
 fn same_content(current: &Value, wanted: &Value) -> bool {
     let fields = ["subsets", "endpoints", "ports", "addressType"];
-    fields.iter().all(|f| {
+    let same_fields = fields.iter().all(|f| {
         let (a, b) = (&current[f], &wanted[f]);
         a == b || (is_empty(a) && is_empty(b))
-    }) && ["labels"].iter().all(|f| {
-        let want = &wanted["metadata"][f];
-        want.as_object().is_none_or(|w| {
-            w.iter()
-                .all(|(k, v)| current["metadata"][f].get(k) == Some(v))
+    });
+    let labels = wanted["metadata"]["labels"].as_object();
+    same_fields
+        && labels.is_none_or(|want| {
+            want.iter()
+                .all(|(k, v)| current["metadata"]["labels"].get(k) == Some(v))
         })
-    })
 }
 
 fn is_empty(v: &Value) -> bool {
     v.is_null() || v.as_array().is_some_and(Vec::is_empty)
-}
-
-async fn delete(
-    ctx: &Ctx,
-    resource: &'static Resource,
-    ns: &str,
-    object_name: &str,
-) -> Result<(), ApiError> {
-    match ctx
-        .objects
-        .delete(resource, ns, object_name, &DeleteOptions::default())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.reason == Reason::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// A pod as an endpoint.
@@ -369,13 +327,6 @@ pub fn group_pods(service: &Value, pods: &[Arc<Value>]) -> Vec<PortGroup> {
         .collect()
 }
 
-/// 32-bit FNV-1a: a stable hash for names (not for security).
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 fn address(pod: &PodEndpoint) -> Value {
     let mut a = json!({"ip": pod.ip, "targetRef": pod.target_ref});
     if let Some(node) = &pod.node {
@@ -426,7 +377,7 @@ pub fn endpoints_object(service: &Value, groups: &[PortGroup]) -> Value {
     if !labels.is_object() {
         labels = json!({});
     }
-    labels["endpointslice.kubernetes.io/managed-by"] = json!(SLICE_MANAGER);
+    labels[MANAGED_BY_LABEL] = json!(SLICE_MANAGER);
     json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
@@ -445,7 +396,7 @@ pub fn slice_object(service: &Value, group: &PortGroup) -> Value {
     let svc = service["metadata"]["name"].as_str().unwrap_or_default();
     let suffix = format!(
         "{:06x}",
-        fnv1a(format!("{:?}", group.ports).as_bytes()) & 0xff_ffff
+        fnv32a(format!("{:?}", group.ports).as_bytes()) & 0xff_ffff
     );
     let endpoints: Vec<Value> = group
         .pods
@@ -475,7 +426,7 @@ pub fn slice_object(service: &Value, group: &PortGroup) -> Value {
             "namespace": service["metadata"]["namespace"],
             "labels": {
                 SERVICE_NAME_LABEL: svc,
-                "endpointslice.kubernetes.io/managed-by": SLICE_MANAGER,
+                MANAGED_BY_LABEL: SLICE_MANAGER,
             },
             "ownerReferences": [{
                 "apiVersion": "v1",

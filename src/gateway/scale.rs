@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{Gateway, GatewayError};
 use crate::api::objects::WriteOptions;
 use crate::api::resources::by_plural;
-use crate::controllers::endpoints::selector_matches;
+use crate::controllers::endpoints::{labels_match, selector_matches};
 use crate::node::functions::{Function, parse_duration};
 
 /// The annotation that lets a Deployment scale from zero.
@@ -152,17 +152,11 @@ pub async fn wake(
         .as_u64()
         .or_else(|| service_port["port"].as_u64())
         .and_then(|p| u16::try_from(p).ok());
+    let selector = &service["spec"]["selector"];
     let serving = || {
-        gateway
-            .functions
-            .find(namespace, |f| {
-                selector_matches(
-                    &service["spec"]["selector"],
-                    &json!({"metadata": {"labels": f.labels}}),
-                ) && target_port.is_none_or(|p| f.serves_port(p))
-            })
-            .into_iter()
-            .next()
+        gateway.functions.find(namespace, |f| {
+            labels_match(selector, &f.labels) && target_port.is_none_or(|p| f.serves_port(p))
+        })
     };
     let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
     let deadline = tokio::time::Instant::now() + WAKE_TIMEOUT;

@@ -31,8 +31,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Function {
     /// The pod's namespace (the tenant).
     pub namespace: String,
-    /// The pod's name.
-    pub pod: String,
     /// The pod's uid.
     pub uid: String,
     /// The container's name.
@@ -53,7 +51,6 @@ impl Function {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         namespace: &str,
-        pod: &str,
         uid: &str,
         container: &str,
         labels: Value,
@@ -70,7 +67,6 @@ impl Function {
         }));
         Function {
             namespace: namespace.into(),
-            pod: pod.into(),
             uid: uid.into(),
             container: container.into(),
             labels,
@@ -86,11 +82,6 @@ impl Function {
     /// Whether the function answers on `port`.
     pub fn serves_port(&self, port: u16) -> bool {
         self.ports.is_empty() || self.ports.contains(&port)
-    }
-
-    /// The per-request timeout.
-    pub fn timeout(&self) -> Duration {
-        self.spec.timeout
     }
 
     /// Requests that have not had their response yet.
@@ -260,26 +251,14 @@ impl Functions {
             .cloned()
     }
 
-    /// Every function of `namespace` for which `keep` holds.
-    pub fn find(&self, namespace: &str, keep: impl Fn(&Function) -> bool) -> Vec<Arc<Function>> {
+    /// A function of `namespace` for which `keep` holds.
+    pub fn find(&self, namespace: &str, keep: impl Fn(&Function) -> bool) -> Option<Arc<Function>> {
         let by_pod = self.by_pod.read().unwrap_or_else(|p| p.into_inner());
         by_pod
             .values()
             .flatten()
-            .filter(|f| f.namespace == namespace && keep(f))
+            .find(|f| f.namespace == namespace && keep(f))
             .cloned()
-            .collect()
-    }
-
-    /// How many functions are registered.
-    pub fn len(&self) -> usize {
-        let by_pod = self.by_pod.read().unwrap_or_else(|p| p.into_inner());
-        by_pod.values().map(Vec::len).sum()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// A receiver that changes whenever a function comes or goes.

@@ -88,9 +88,7 @@ pub struct ContainerRecord {
 /// network namespace has only loopback), so the address names the pod in Endpoints;
 /// traffic reaches it through the gateway, which routes by the endpoint's `targetRef`.
 pub fn pod_ip(uid: &str) -> String {
-    let h = uid.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
+    let h = crate::controllers::deployment::arith::fnv32a(uid.as_bytes());
     let (b, c, d) = ((h >> 16) & 0x3f, (h >> 8) & 0xff, h & 0xff);
     // Neither .0 nor .255 as the last octet.
     let d = d.clamp(1, 254);

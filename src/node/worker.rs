@@ -852,7 +852,6 @@ async fn serve_function(
     let in_flight = run_spec.cancel.clone();
     let function = Arc::new(Function::new(
         &pod.namespace,
-        &pod.name,
         &pod.uid,
         name,
         spec["metadata"]["labels"].clone(),

@@ -90,8 +90,8 @@ pub fn proportional(current: &[i64], total: i64) -> Vec<i64> {
     out
 }
 
-/// FNV-1a, 32 bits.
-fn fnv32a(bytes: &[u8]) -> u32 {
+/// FNV-1a, 32 bits: the stable, non-cryptographic hash behind generated names.
+pub fn fnv32a(bytes: &[u8]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for b in bytes {
         hash ^= u32::from(*b);
