@@ -12,15 +12,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 
 use super::AppState;
 use super::error::{ApiError, Reason};
 use crate::gateway::GatewayError;
 use crate::gateway::ingress::PortRef;
-
-/// Largest body the proxy forwards.
-const MAX_BODY: usize = 16 << 20;
 
 /// `.../proxy` with no path: the backend's `/`.
 pub async fn serve_root(
@@ -75,16 +71,11 @@ async fn forward(
         Err(message) => return ApiError::bad_request(message).into_response(),
     };
     let (mut parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return ApiError::new(
-                Reason::RequestEntityTooLarge,
-                format!("the request body is larger than {MAX_BODY} bytes"),
-            )
-            .into_response();
-        }
-    };
+    let bytes =
+        match crate::gateway::read_body(&parts.headers, body, gateway.max_body_bytes()).await {
+            Ok(bytes) => bytes,
+            Err(e) => return status_of(e).into_response(),
+        };
     let query = parts
         .uri
         .query()
@@ -105,7 +96,7 @@ async fn forward(
     let result = match kind.as_str() {
         "services" => {
             let port = match port {
-                None => first_port(&gateway, &namespace, &name),
+                None => gateway.service_port(&namespace, &name, 0),
                 Some(p) => Ok(match p.parse::<u16>() {
                     Ok(n) => PortRef::Number(n),
                     Err(_) => PortRef::Name(p),
@@ -141,18 +132,10 @@ async fn forward(
     }
 }
 
-/// The first port of the Service (the default of a proxy without one).
-fn first_port(
-    gateway: &crate::gateway::Gateway,
-    namespace: &str,
-    name: &str,
-) -> Result<PortRef, GatewayError> {
-    gateway.service_port(namespace, name, 0)
-}
-
 fn status_of(e: GatewayError) -> ApiError {
     let reason = match e.status {
         404 => Reason::NotFound,
+        400 => Reason::BadRequest,
         413 => Reason::RequestEntityTooLarge,
         504 => Reason::Timeout,
         _ => Reason::ServiceUnavailable,

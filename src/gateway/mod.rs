@@ -89,6 +89,14 @@ fn text(status: u16, body: String) -> Response<Body> {
     response
 }
 
+/// What serves a pod's port on this node.
+enum PodTarget {
+    /// An HTTP function, called in-process.
+    Function(Arc<Function>),
+    /// Containers listening in this network namespace.
+    Container(PathBuf),
+}
+
 /// Settings of the gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -122,6 +130,8 @@ pub struct Gateway {
     routes: std::sync::RwLock<(u64, Arc<ingress::Routes>)>,
     /// Where the gateway listens, once it does (shown in Ingresses' status).
     address: std::sync::OnceLock<SocketAddr>,
+    /// The Ingress cache's generation when their status was last published.
+    published: std::sync::atomic::AtomicU64,
 }
 
 impl Gateway {
@@ -160,6 +170,7 @@ impl Gateway {
             scaler: scale::Scaler::default(),
             next: AtomicUsize::new(0),
             address: std::sync::OnceLock::new(),
+            published: std::sync::atomic::AtomicU64::new(u64::MAX),
             routes: std::sync::RwLock::new((u64::MAX, Arc::new(ingress::Routes::default()))),
         });
         tokio::spawn(scale::scale_down_idle(Arc::downgrade(&gateway)));
@@ -264,6 +275,11 @@ impl Gateway {
         let Some(addr) = self.address.get() else {
             return;
         };
+        // Nothing to do until the Ingresses change (this runs every second).
+        let generation = self.ingresses.generation();
+        if self.published.swap(generation, Ordering::Relaxed) == generation {
+            return;
+        }
         let ip = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {
@@ -315,36 +331,7 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Result<Request<Bytes>, GatewayError> {
         let (mut parts, body) = request.into_parts();
-        let limit = self.config.max_body_bytes;
-        if parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .is_some_and(|n| n > limit as u64)
-        {
-            return Err(GatewayError::new(
-                413,
-                format!("the request body is larger than {limit} bytes"),
-            ));
-        }
-        let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
-            .await
-            .map_err(|_| GatewayError::new(408, "the request body did not arrive in time"))?;
-        let bytes = match collected {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(GatewayError::new(
-                    413,
-                    format!("the request body is larger than {limit} bytes"),
-                ));
-            }
-            Err(e) => {
-                return Err(GatewayError::new(
-                    400,
-                    format!("reading the request body: {e}"),
-                ));
-            }
-        };
+        let bytes = read_body(&parts.headers, body, self.config.max_body_bytes).await?;
         if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
             parts.headers.append("x-forwarded-for", value);
         }
@@ -399,17 +386,16 @@ impl Gateway {
         for i in 0..candidates.len() {
             let endpoint = &candidates[(start + i) % candidates.len()];
             let attempt = match &endpoint.uid {
-                Some(uid) => {
-                    if let Some(function) = self.functions.get(uid, endpoint.port) {
+                Some(uid) => match self.pod_target(uid, endpoint.port) {
+                    Some(PodTarget::Function(function)) => {
                         return Ok(call_function(&function, request).await);
                     }
-                    match self.node.as_ref().and_then(|n| n.pod_netns(uid)) {
-                        Some(netns) => {
-                            to_container(netns, endpoint.port, copy_request(&request)).await
-                        }
-                        None => continue,
+                    Some(PodTarget::Container(netns)) => {
+                        to_container(netns, endpoint.port, copy_request(&request)).await
                     }
-                }
+                    // Gone from this node (or never on it): the next endpoint.
+                    None => continue,
+                },
                 // An address without a pod (a selector-less Service's own Endpoints): a real
                 // host, reached over the host's network.
                 None => match endpoint.ip.parse::<std::net::IpAddr>() {
@@ -456,18 +442,31 @@ impl Gateway {
                     .and_then(|p| u16::try_from(p).ok())
             })
             .unwrap_or(80);
-        if let Some(function) = self.functions.get(uid, port) {
-            return Ok(call_function(&function, request).await);
-        }
-        if let Some(netns) = self.node.as_ref().and_then(|n| n.pod_netns(uid)) {
-            return to_container(netns, port, request)
+        match self.pod_target(uid, port) {
+            Some(PodTarget::Function(function)) => Ok(call_function(&function, request).await),
+            Some(PodTarget::Container(netns)) => to_container(netns, port, request)
                 .await
-                .map_err(|e| GatewayError::new(503, format!("pod {name} port {port}: {e}")));
+                .map_err(|e| GatewayError::new(503, format!("pod {name} port {port}: {e}"))),
+            None => Err(GatewayError::new(
+                503,
+                format!("pod \"{namespace}/{name}\" serves nothing on port {port} on this node"),
+            )),
         }
-        Err(GatewayError::new(
-            503,
-            format!("pod \"{namespace}/{name}\" serves nothing on port {port} on this node"),
-        ))
+    }
+
+    /// The largest request body taken (`--gateway-max-body`), by the API proxy too.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    /// What serves pod `uid`'s `port` on this node: a function, else the pod's network
+    /// namespace (its containers').
+    fn pod_target(&self, uid: &str, port: u16) -> Option<PodTarget> {
+        if let Some(function) = self.functions.get(uid, port) {
+            return Some(PodTarget::Function(function));
+        }
+        let netns = self.node.as_ref()?.pod_netns(uid)?;
+        Some(PodTarget::Container(netns))
     }
 
     /// The `index`th port of Service `namespace/name`.
@@ -504,6 +503,47 @@ impl Gateway {
             return Vec::new();
         };
         ready_addresses(&endpoints, port_name)
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes within [`BODY_TIMEOUT`].
+///
+/// # Errors
+///
+/// 413 past the limit (told by `Content-Length` before anything is read), 408 when the body
+/// is too slow, 400 when it cannot be read.
+pub async fn read_body<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        GatewayError::new(
+            413,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| GatewayError::new(408, "the request body did not arrive in time"))?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(GatewayError::new(
+            400,
+            format!("reading the request body: {e}"),
+        )),
     }
 }
 

@@ -31,29 +31,32 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 const MANAGER: &str = "skiff-gateway";
 
-/// When each Service last had a request, and when each Deployment was woken.
+/// When each Service last had a request (namespace → name → time), and when each Deployment
+/// was woken.
 #[derive(Debug, Default)]
 pub struct Scaler {
-    used: Mutex<HashMap<(String, String), Instant>>,
+    used: Mutex<HashMap<String, HashMap<String, Instant>>>,
     woken: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl Scaler {
-    /// Notes a request for Service `namespace/name`.
+    /// Notes a request for Service `namespace/name` (on every request: no allocation once
+    /// the Service is known).
     pub fn touch(&self, namespace: &str, name: &str) {
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        match used.get_mut(&(namespace.to_string(), name.to_string())) {
+        match used.get_mut(namespace).and_then(|n| n.get_mut(name)) {
             Some(at) => *at = Instant::now(),
             None => {
-                used.insert((namespace.to_string(), name.to_string()), Instant::now());
+                used.entry(namespace.to_string())
+                    .or_default()
+                    .insert(name.to_string(), Instant::now());
             }
         }
     }
 
     fn last_used(&self, namespace: &str, name: &str) -> Option<Instant> {
         let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        used.get(&(namespace.to_string(), name.to_string()))
-            .copied()
+        used.get(namespace)?.get(name).copied()
     }
 
     fn woke(&self, namespace: &str, deployment: &str) {
