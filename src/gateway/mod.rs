@@ -302,6 +302,8 @@ impl Gateway {
             .await
             {
                 tracing::debug!("ingress status: {e}");
+                // Try again at the next tick.
+                self.published.store(u64::MAX, Ordering::Relaxed);
             }
         }
     }
