@@ -54,9 +54,7 @@ impl GuestExecutor {
             },
         }
     }
-}
 
-impl GuestExecutor {
     /// Starts `task` on the guest threads without waiting for it (an HTTP request whose
     /// response body the guest is still writing outlives the call that started it).
     pub(crate) fn spawn<F>(&self, task: F)

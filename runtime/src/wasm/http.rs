@@ -21,7 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::error::ProgramKind;
-use super::limits::{Limiter, RunStats};
+use super::limits::RunStats;
 use super::run::{self, Failure, HostState, Pre};
 use super::throttle::CpuBudget;
 use super::{Exit, Inner, Outcome, Program, RunSpec, WasmRuntime};
@@ -313,13 +313,7 @@ async fn handle(
 ) {
     let started = Instant::now();
     let stats = Arc::new(RunStats::default());
-    let bucket = match &spec.cpu_budget {
-        Some(budget) => Some(Arc::new(std::sync::Mutex::new(run::FuelBucket::sharing(
-            inner.fuel_per_cpu_second,
-            budget.clone(),
-        )))),
-        None => run::run_bucket(&inner, &spec.run),
-    };
+    let bucket = run::bucket(&inner, &spec.run, spec.cpu_budget.as_ref());
     let exit = match &program.pre {
         Pre::Proxy(pre) if wasmtime::Engine::same(&program.engine, &inner.engine) => {
             let guest = async {
@@ -331,11 +325,6 @@ async fn handle(
                         tokio::time::sleep(pause).await;
                     }
                 }
-                let limit = spec
-                    .run
-                    .memory_limit
-                    .unwrap_or(inner.config.max_memory_bytes)
-                    .min(inner.config.max_memory_bytes);
                 let mut wasi = match run::wasi_builder(&spec.run, ProgramKind::Component) {
                     Ok(builder) => builder,
                     Err(reason) => return Exit::StartFailed { reason },
@@ -347,7 +336,7 @@ async fn handle(
                         http: WasiHttpCtx::new(),
                         hooks: EgressHooks(spec.egress.clone()),
                     },
-                    limiter: Limiter::new(limit, stats.clone()),
+                    limiter: run::limiter(&inner, &spec.run, &stats),
                 };
                 let mut store =
                     run::new_store(&inner, state, bucket.clone(), YIELD_EVERY_CPU, &stats);

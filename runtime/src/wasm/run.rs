@@ -17,7 +17,7 @@ use super::error::{ProgramKind, WasmError, error_chain};
 use super::http::{HttpCtx, HttpLinker};
 use super::limits::{Limiter, RunStats};
 use super::stdio::SinkStream;
-pub(crate) use super::throttle::FuelBucket;
+use super::throttle::{CpuBudget, FuelBucket};
 use super::{Exit, Inner, Outcome, Program, RunSpec, Usage};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -211,11 +211,7 @@ pub(crate) async fn race(
 
 /// Instantiates and runs the guest to its end.
 async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<RunStats>) -> Exit {
-    let limit = spec
-        .memory_limit
-        .unwrap_or(inner.config.max_memory_bytes)
-        .min(inner.config.max_memory_bytes);
-    let limiter = Limiter::new(limit, stats.clone());
+    let limiter = limiter(inner, &spec, &stats);
     let wasi = match wasi_builder(&spec, program.kind) {
         Ok(builder) => builder,
         Err(reason) => return Exit::StartFailed { reason },
@@ -230,7 +226,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
             let mut store = new_store(
                 inner,
                 state,
-                run_bucket(inner, &spec),
+                bucket(inner, &spec, None),
                 YIELD_EVERY_CPU,
                 &stats,
             );
@@ -266,7 +262,7 @@ async fn execute(inner: &Inner, program: &Program, spec: RunSpec, stats: Arc<Run
             let mut store = new_store(
                 inner,
                 state,
-                run_bucket(inner, &spec),
+                bucket(inner, &spec, None),
                 YIELD_EVERY_CPU,
                 &stats,
             );
@@ -392,15 +388,28 @@ pub(crate) fn new_store<W: Send + 'static>(
     store
 }
 
-/// The CPU throttle of a run limited to [`RunSpec::cpu_millis`], if it is.
-pub(crate) fn run_bucket(inner: &Inner, spec: &RunSpec) -> Option<SharedBucket> {
-    spec.cpu_millis.map(|m| {
-        Arc::new(std::sync::Mutex::new(FuelBucket::new(
-            inner.fuel_per_cpu_second,
-            m,
-            Instant::now(),
-        )))
-    })
+/// The memory limiter of a run: [`RunSpec::memory_limit`], at most the pool's slot size.
+pub(crate) fn limiter(inner: &Inner, spec: &RunSpec, stats: &Arc<RunStats>) -> Limiter {
+    let limit = spec
+        .memory_limit
+        .unwrap_or(inner.config.max_memory_bytes)
+        .min(inner.config.max_memory_bytes);
+    Limiter::new(limit, stats.clone())
+}
+
+/// The CPU throttle of a run: drawing on `budget` when it shares one, else limited alone to
+/// [`RunSpec::cpu_millis`], if it is.
+pub(crate) fn bucket(
+    inner: &Inner,
+    spec: &RunSpec,
+    budget: Option<&CpuBudget>,
+) -> Option<SharedBucket> {
+    let fps = inner.fuel_per_cpu_second;
+    let bucket = match budget {
+        Some(budget) => FuelBucket::sharing(fps, budget.clone()),
+        None => FuelBucket::new(fps, spec.cpu_millis?, Instant::now()),
+    };
+    Some(Arc::new(std::sync::Mutex::new(bucket)))
 }
 
 /// A run's throttle, shared by its store's epoch callback and whoever charges the run's
