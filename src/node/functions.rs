@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
-use skiff_runtime::wasm::{Exit, HttpBody, HttpFailure, HttpSpec, Outcome, Program, WasmRuntime};
+use skiff_runtime::wasm::{
+    Egress, Exit, HttpBody, HttpFailure, HttpSpec, Outcome, Program, WasmRuntime,
+};
 use tokio::sync::watch;
 
 /// The annotation giving a function's per-request timeout (`30s`, `500ms`, `2m`, or seconds).
@@ -271,6 +273,59 @@ impl Functions {
     }
 }
 
+/// A function's settings from its pod's annotations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// [`TIMEOUT_ANNOTATION`], else [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// [`CONCURRENCY_ANNOTATION`], else [`DEFAULT_CONCURRENCY`].
+    pub max_concurrency: usize,
+    /// [`EGRESS_ANNOTATION`], else nothing is allowed.
+    pub egress: Egress,
+}
+
+impl Settings {
+    /// Reads the annotations (pure).
+    ///
+    /// # Errors
+    ///
+    /// Which annotation is not valid, and why.
+    pub fn from_annotations(annotations: &Value) -> Result<Settings, String> {
+        let timeout = match annotations[TIMEOUT_ANNOTATION].as_str() {
+            None => DEFAULT_TIMEOUT,
+            Some(text) => parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
+                format!(
+                    "annotation {TIMEOUT_ANNOTATION}: {text:?} is not a duration such as 30s or 500ms"
+                )
+            })?,
+        };
+        let max_concurrency = match annotations[CONCURRENCY_ANNOTATION].as_str() {
+            None => DEFAULT_CONCURRENCY,
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "annotation {CONCURRENCY_ANNOTATION}: {text:?} is not a positive number"
+                    )
+                })?,
+        };
+        let egress = Egress::allow(
+            annotations[EGRESS_ANNOTATION]
+                .as_str()
+                .unwrap_or_default()
+                .split(','),
+        );
+        Ok(Settings {
+            timeout,
+            max_concurrency,
+            egress,
+        })
+    }
+}
+
 /// Parses a duration annotation: `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -307,6 +362,33 @@ mod tests {
         // A future dropped mid-await drops its guard too.
         drop(second);
         assert_eq!(counter.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn settings_from_annotations() {
+        let defaults = Settings::from_annotations(&Value::Null).unwrap();
+        assert_eq!(defaults.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(defaults.max_concurrency, DEFAULT_CONCURRENCY);
+        assert!(!defaults.egress.permits("example.com", 443));
+        let set = Settings::from_annotations(&serde_json::json!({
+            TIMEOUT_ANNOTATION: "250ms",
+            CONCURRENCY_ANNOTATION: " 8 ",
+            EGRESS_ANNOTATION: "api.example.com, *.svc:8080",
+        }))
+        .unwrap();
+        assert_eq!(set.timeout, Duration::from_millis(250));
+        assert_eq!(set.max_concurrency, 8);
+        assert!(set.egress.permits("api.example.com", 443));
+        assert!(set.egress.permits("a.svc", 8080));
+        for (key, bad) in [
+            (TIMEOUT_ANNOTATION, "soon"),
+            (TIMEOUT_ANNOTATION, "0s"),
+            (CONCURRENCY_ANNOTATION, "0"),
+            (CONCURRENCY_ANNOTATION, "many"),
+        ] {
+            let err = Settings::from_annotations(&serde_json::json!({key: bad})).unwrap_err();
+            assert!(err.contains(key) && err.contains(bad), "{err}");
+        }
     }
 
     #[test]

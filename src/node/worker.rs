@@ -9,9 +9,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use skiff_runtime::image::{ContainerImage, ImageKind, PullOptions};
 use skiff_runtime::oci::{self, ContainerConfig, RunRequest};
-use skiff_runtime::wasm::{
-    CancelToken, Egress, Exit, HttpSpec, OutputSink, Preopen, Program, RunSpec,
-};
+use skiff_runtime::wasm::{CancelToken, Exit, HttpSpec, OutputSink, Preopen, Program, RunSpec};
 use tokio::sync::{Notify, watch};
 
 use super::config::{self, ConfigError, Mount};
@@ -803,28 +801,10 @@ async fn serve_function(
             "an init container cannot be an HTTP function: it serves and never completes".into(),
         );
     }
-    let annotations = &spec["metadata"]["annotations"];
-    let timeout = match annotations[functions::TIMEOUT_ANNOTATION].as_str() {
-        None => functions::DEFAULT_TIMEOUT,
-        Some(text) => match functions::parse_duration(text).filter(|d| !d.is_zero()) {
-            Some(timeout) => timeout,
-            None => {
-                return fail(
-                    "CreateContainerConfigError",
-                    format!(
-                        "annotation {}: {text:?} is not a duration such as 30s or 500ms",
-                        functions::TIMEOUT_ANNOTATION
-                    ),
-                );
-            }
-        },
+    let settings = match functions::Settings::from_annotations(&spec["metadata"]["annotations"]) {
+        Ok(settings) => settings,
+        Err(message) => return fail("CreateContainerConfigError", message),
     };
-    let egress = Egress::allow(
-        annotations[functions::EGRESS_ANNOTATION]
-            .as_str()
-            .unwrap_or_default()
-            .split(','),
-    );
     let ports: Vec<u16> = container["ports"]
         .as_array()
         .into_iter()
@@ -832,21 +812,6 @@ async fn serve_function(
         .filter_map(|p| p["containerPort"].as_u64())
         .filter_map(|p| u16::try_from(p).ok())
         .collect();
-    let max_concurrency = match annotations[functions::CONCURRENCY_ANNOTATION].as_str() {
-        None => functions::DEFAULT_CONCURRENCY,
-        Some(text) => match text.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return fail(
-                    "CreateContainerConfigError",
-                    format!(
-                        "annotation {}: {text:?} is not a positive number",
-                        functions::CONCURRENCY_ANNOTATION
-                    ),
-                );
-            }
-        },
-    };
     let agent = &pod.agent;
     let cpu_budget = run_spec.cpu_millis.map(|m| agent.runtime.cpu_budget(m));
     let in_flight = run_spec.cancel.clone();
@@ -860,12 +825,12 @@ async fn serve_function(
         program.clone(),
         HttpSpec {
             run: run_spec,
-            timeout,
+            timeout: settings.timeout,
             cpu_budget,
-            egress: Arc::new(egress),
+            egress: Arc::new(settings.egress),
             on_finish: None,
         },
-        max_concurrency,
+        settings.max_concurrency,
         agent.functions.usage.clone(),
     ));
     pod.set_container(init, index, |c| {
