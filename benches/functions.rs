@@ -28,7 +28,7 @@ mod measure;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, eventually, example_components, import_image};
+use common::{Server, eventually, example_components, exposed, import_image};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -142,7 +142,7 @@ fn throughput(server: &Server, component: &std::path::Path) {
         }
     };
     server.apply(
-        r#"
+        &(r#"
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: hello}
@@ -153,23 +153,9 @@ spec:
     metadata: {labels: {app: hello}}
     spec:
       containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: hello}
-spec:
-  selector: {app: hello}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: hello}
-spec:
-  rules:
-  - host: hello.localhost
-    http:
-      paths: [{path: /, pathType: Prefix, backend: {service: {name: hello, port: {number: 80}}}}]
-"#,
+"#
+        .to_string()
+            + &exposed("default", "hello", Some("hello.localhost"))),
     );
     let wasmtime_url = format!("http://127.0.0.1:{port}/");
     let skiff_url = format!("{}/", server.gateway());
@@ -225,7 +211,7 @@ spec:
 /// and allocates under its own load (its pod: 500m CPU, 16Mi, 1 s timeout).
 fn noisy_neighbour(server: &Server) {
     server.apply(
-        r#"
+        &(r#"
 apiVersion: v1
 kind: Namespace
 metadata: {name: evil}
@@ -243,23 +229,9 @@ spec:
     image: http-lab:v1
     ports: [{containerPort: 8080}]
     resources: {limits: {cpu: 500m, memory: 16Mi}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: lab, namespace: evil}
-spec:
-  selector: {app: lab}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: lab, namespace: evil}
-spec:
-  rules:
-  - host: evil.localhost
-    http:
-      paths: [{path: /, pathType: Prefix, backend: {service: {name: lab, port: {number: 80}}}}]
-"#,
+"#
+        .to_string()
+            + &exposed("evil", "lab", Some("evil.localhost"))),
     );
     let gateway = server.gateway();
     wait_answers(&format!("{gateway}/"), "evil.localhost");
@@ -313,23 +285,12 @@ kind: Pod
 metadata: {{name: fn, namespace: t{i}, labels: {{app: fn}}}}
 spec:
   containers: [{{name: fn, image: hello-http:v1, ports: [{{containerPort: 8080}}], resources: {{limits: {{memory: 8Mi, cpu: 100m}}, requests: {{memory: 1Mi, cpu: 1m}}}}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: fn, namespace: t{i}}}
-spec:
-  selector: {{app: fn}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: fn, namespace: t{i}}}
-spec:
-  rules:
-  - host: t{i}.localhost
-    http:
-      paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: fn, port: {{number: 80}}}}}}}}]
 "#
+        ));
+        yaml.push_str(&exposed(
+            &format!("t{i}"),
+            "fn",
+            Some(&format!("t{i}.localhost")),
         ));
     }
     let started = Instant::now();
@@ -396,7 +357,7 @@ spec:
 
 fn scale_from_zero(server: &Server) {
     server.apply(
-        r#"
+        &(r#"
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: lazy, annotations: {skiff.dev/scale-from-zero: "true", skiff.dev/idle-timeout: 1h}}
@@ -407,23 +368,9 @@ spec:
     metadata: {labels: {app: lazy}}
     spec:
       containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: lazy}
-spec:
-  selector: {app: lazy}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: lazy}
-spec:
-  rules:
-  - host: lazy.localhost
-    http:
-      paths: [{path: /, pathType: Prefix, backend: {service: {name: lazy, port: {number: 80}}}}]
-"#,
+"#
+        .to_string()
+            + &exposed("default", "lazy", Some("lazy.localhost"))),
     );
     let runs = env_usize("SCALE_RUNS", 5);
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Server, eventually, example_components, import_image};
+use common::{Server, eventually, example_components, exposed, import_image};
 use serde_json::Value;
 
 /// A server with the example functions imported as hello-http:v1, echo-json:v1, http-lab:v1.
@@ -243,8 +243,9 @@ async fn two_tenants_behind_ingress_services_and_the_service_proxy() {
 async fn a_hostile_tenant_only_hurts_its_own_callers() {
     let server = start();
     let gateway_host = server.gateway().trim_start_matches("http://").to_string();
-    server.apply(&format!(
-        r#"
+    server.apply(
+        &(format!(
+            r#"
 apiVersion: v1
 kind: Namespace
 metadata: {{name: good}}
@@ -273,13 +274,6 @@ spec:
   volumes: [{{name: token, secret: {{secretName: token}}}}]
 ---
 apiVersion: v1
-kind: Service
-metadata: {{name: hello, namespace: good}}
-spec:
-  selector: {{app: hello}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: v1
 kind: Pod
 metadata:
   name: lab
@@ -294,33 +288,10 @@ spec:
       image: http-lab:v1
       ports: [{{containerPort: 8080}}]
       resources: {{limits: {{memory: 16Mi, cpu: 500m}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: lab, namespace: evil}}
-spec:
-  selector: {{app: lab}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: all, namespace: evil}}
-spec:
-  rules:
-    - host: evil.localhost
-      http:
-        paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: lab, port: {{number: 80}}}}}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: all, namespace: good}}
-spec:
-  rules:
-    - host: good.localhost
-      http:
-        paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: hello, port: {{number: 80}}}}}}}}]
 "#
-    ));
+        ) + &exposed("good", "hello", Some("good.localhost"))
+            + &exposed("evil", "lab", Some("evil.localhost"))),
+    );
     wait_ready_endpoints(&server, "good", "hello", 1);
     wait_ready_endpoints(&server, "evil", "lab", 1);
     let http = client();
@@ -407,7 +378,7 @@ spec:
 async fn a_rolling_update_under_load_drops_no_request() {
     let server = start();
     server.apply(
-        r#"
+        &(r#"
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -422,20 +393,9 @@ spec:
         - name: web
           image: hello-http:v1
           ports: [{containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web}
-spec:
-  defaultBackend: {service: {name: web, port: {number: 80}}}
-"#,
+"#
+        .to_string()
+            + &exposed("default", "web", None)),
     );
     wait_ready_endpoints(&server, "default", "web", 2);
     let stop = Arc::new(AtomicBool::new(false));
@@ -698,7 +658,7 @@ where
 async fn the_concurrency_cap_refuses_the_excess_and_forgets_abandoned_requests() {
     let server = start();
     server.apply(
-        r#"
+        &(r#"
 apiVersion: v1
 kind: Pod
 metadata:
@@ -707,20 +667,9 @@ metadata:
   annotations: {skiff.dev/max-concurrency: "2"}
 spec:
   containers: [{name: lab, image: http-lab:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: lab}
-spec:
-  selector: {app: lab}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: lab}
-spec:
-  defaultBackend: {service: {name: lab, port: {number: 80}}}
-"#,
+"#
+        .to_string()
+            + &exposed("default", "lab", None)),
     );
     wait_ready_endpoints(&server, "default", "lab", 1);
     let http = client();

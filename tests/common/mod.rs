@@ -295,6 +295,25 @@ pub fn example_guests() -> &'static PathBuf {
     })
 }
 
+/// YAML for a Service `app` in `namespace` (port 80 to the pods' 8080, selecting
+/// `app: <app>`) and an Ingress of the same name sending `host`, or every host when `None`
+/// (its default backend), to it.
+pub fn exposed(namespace: &str, app: &str, host: Option<&str>) -> String {
+    let backend = format!("{{service: {{name: {app}, port: {{number: 80}}}}}}");
+    let ingress_spec = match host {
+        Some(host) => format!(
+            "rules:\n  - host: {host}\n    http:\n      paths: [{{path: /, pathType: Prefix, backend: {backend}}}]"
+        ),
+        None => format!("defaultBackend: {backend}"),
+    };
+    format!(
+        "\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: {app}, namespace: {namespace}}}\n\
+         spec:\n  selector: {{app: {app}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n\
+         ---\napiVersion: networking.k8s.io/v1\nkind: Ingress\n\
+         metadata: {{name: {app}, namespace: {namespace}}}\nspec:\n  {ingress_spec}\n"
+    )
+}
+
 /// The directory of the example components (`wasm32-wasip2`), built by [`example_guests`].
 pub fn example_components() -> PathBuf {
     example_guests()
