@@ -199,14 +199,7 @@ async fn two_tenants_behind_ingress_services_and_the_service_proxy() {
     assert_eq!(status, 431, "{}", response.text().await.unwrap_or_default());
 
     // Per-tenant metrics in the Prometheus format.
-    let metrics = http
-        .get(format!("{}/metrics", server.gateway()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = get(&http, &server, "localhost", "/metrics").await;
     assert!(
         metrics.contains("skiff_gateway_requests_total{namespace=\"tenant-a\",code=\"200\"}"),
         "{metrics}"
@@ -358,14 +351,7 @@ spec:
         "{logs}"
     );
 
-    let metrics = http
-        .get(format!("{}/metrics", server.gateway()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = get(&http, &server, "localhost", "/metrics").await;
     assert!(
         metrics.contains("skiff_function_errors_total{namespace=\"evil\",reason=\"timeout\"} 1"),
         "{metrics}"

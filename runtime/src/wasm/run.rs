@@ -111,18 +111,20 @@ pub(crate) fn pre_component(
 ) -> Result<Pre, WasmError> {
     let ty = component.component_type();
     let exports = |prefix: &str| ty.exports(engine).any(|(name, _)| name.starts_with(prefix));
-    if exports("wasi:http/incoming-handler@") {
-        let pre = http_linker
-            .instantiate_pre(component)
-            .map_err(|e| WasmError::Link {
-                kind: ProgramKind::Component,
-                reason: error_chain(&e),
-            })?;
-        let pre = ProxyPre::new(pre).map_err(|e| WasmError::MissingEntryPoint {
+    let link = |e: wasmtime::Error| WasmError::Link {
+        kind: ProgramKind::Component,
+        reason: error_chain(&e),
+    };
+    let entry = |expected: &'static str| {
+        move |e: wasmtime::Error| WasmError::MissingEntryPoint {
             kind: ProgramKind::Component,
-            expected: "wasi:http/incoming-handler",
+            expected,
             detail: Some(error_chain(&e)),
-        })?;
+        }
+    };
+    if exports("wasi:http/incoming-handler@") {
+        let pre = http_linker.instantiate_pre(component).map_err(link)?;
+        let pre = ProxyPre::new(pre).map_err(entry("wasi:http/incoming-handler"))?;
         return Ok(Pre::Proxy(pre));
     }
     if !exports("wasi:cli/run@") {
@@ -132,17 +134,8 @@ pub(crate) fn pre_component(
             detail: None,
         });
     }
-    let pre = linker
-        .instantiate_pre(component)
-        .map_err(|e| WasmError::Link {
-            kind: ProgramKind::Component,
-            reason: error_chain(&e),
-        })?;
-    let pre = CommandPre::new(pre).map_err(|e| WasmError::MissingEntryPoint {
-        kind: ProgramKind::Component,
-        expected: "wasi:cli/run",
-        detail: Some(error_chain(&e)),
-    })?;
+    let pre = linker.instantiate_pre(component).map_err(link)?;
+    let pre = CommandPre::new(pre).map_err(entry("wasi:cli/run"))?;
     Ok(Pre::Component(pre))
 }
 
