@@ -640,6 +640,24 @@ spec:
         "/api/v1/namespaces/default/services/static:http/proxy/index.html",
     ]);
     assert!(body.starts_with("from static-"), "{body}");
+    // `kubectl port-forward` reaches a container's port inside its pod's network namespace,
+    // by Deployment (kubectl picks one of its pods) and by Service port (80 -> web).
+    for (target, remote) in [("deploy/static", "8080"), ("svc/static", "80")] {
+        let forward = server.port_forward(target, remote, &[]);
+        let body = http
+            .get(format!("http://127.0.0.1:{}/index.html", forward.port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.starts_with("from static-"),
+            "{target}: {body} {}",
+            forward.stderr()
+        );
+    }
     server.kubectl_ok(&["delete", "deployment", "static"]);
     let dir = server.dir().to_path_buf();
     tokio::task::spawn_blocking(move || assert_clean(&dir, &[]))

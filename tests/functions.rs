@@ -695,3 +695,249 @@ spec:
     let (status, body) = get(&http, &server, "any.localhost", "/").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// GET `path` from a local port (what a port-forward listens on): (status, body).
+async fn get_local(http: &reqwest::Client, port: u16, path: &str) -> (u16, String) {
+    match http
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_reaches_functions_through_both_transports() {
+    let server = start();
+    let http = client();
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fn, labels: {app: fn}}
+spec:
+  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo, labels: {app: echo}}
+spec:
+  containers: [{name: echo, image: echo-json:v1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: fn}
+spec:
+  selector: {app: fn}
+  ports: [{name: web, port: 80, targetPort: 8080}]
+"#,
+    );
+    wait_ready_endpoints(&server, "default", "fn", 1);
+    server.kubectl_ok(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=60s"]);
+
+    // kubectl's default (SPDY tunnelled in a WebSocket) and its fallback (plain SPDY), to a
+    // pod and to a Service (kubectl picks the pod and maps the Service port to 8080).
+    for (target, remote) in [("pod/fn", "8080"), ("svc/fn", "80")] {
+        for env in [&[][..], &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")][..]] {
+            let forward = server.port_forward(target, remote, env);
+            // Sequential connections, then concurrent ones (one stream pair each).
+            for i in 0..3 {
+                let (status, body) = get_local(&http, forward.port, &format!("/seq/{i}")).await;
+                assert_eq!(
+                    (status, body.trim()),
+                    (200, format!("hello from fn at /seq/{i}").as_str()),
+                    "{target} {env:?}: {}",
+                    forward.stderr()
+                );
+            }
+            let calls = (0..8).map(|i| {
+                let http = http.clone();
+                let port = forward.port;
+                async move { get_local(&http, port, &format!("/par/{i}")).await }
+            });
+            for (i, (status, body)) in futures::future::join_all(calls)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                assert_eq!(
+                    (status, body.trim()),
+                    (200, format!("hello from fn at /par/{i}").as_str())
+                );
+            }
+        }
+    }
+
+    // Bodies larger than one frame, both ways.
+    let forward = server.port_forward("pod/echo", "8080", &[]);
+    let big = "x".repeat(300_000);
+    let response = http
+        .post(format!("http://127.0.0.1:{}/big", forward.port))
+        .json(&serde_json::json!({"data": big}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["body"]["data"].as_str().map(str::len), Some(300_000));
+    drop(forward);
+
+    // A port nothing serves: the connection fails, and kubectl says why.
+    let mut forward = server.port_forward("pod/echo", "9999", &[]);
+    let (status, _) = get_local(&http, forward.port, "/").await;
+    assert_eq!(status, 0, "nothing answers on 9999");
+    let said = eventually(30, || {
+        let said = forward.stderr();
+        said.contains("9999").then_some(said)
+    });
+    assert!(said.contains("serves nothing on port 9999"), "{said}");
+    let _ = forward.running();
+
+    // An unknown pod is a NotFound from the API.
+    let out = server.kubectl(&["port-forward", "pod/nope", ":80"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to the API server at `path` offering `protocol` (as the Python client
+/// does for port forwarding).
+async fn websocket(server: &Server, path: &str, protocol: &str) -> Socket {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let address = server.base.trim_start_matches("https://").to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&server.ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut request = format!("wss://{address}{path}")
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", server.token).parse().unwrap(),
+    );
+    headers.insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol,
+        "the server picks the offered protocol"
+    );
+    socket
+}
+
+/// Every (channel, payload) the server sends until it closes the socket.
+async fn channel_messages(socket: &mut Socket, base64: bool) -> Vec<(u8, Vec<u8>)> {
+    use base64::Engine;
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seen = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(30), socket.next()).await
+    {
+        match message {
+            Message::Binary(bytes) if !base64 => seen.push((bytes[0], bytes[1..].to_vec())),
+            Message::Text(text) if base64 => seen.push((
+                text.as_bytes()[0] - b'0',
+                base64::engine::general_purpose::STANDARD
+                    .decode(&text.as_bytes()[1..])
+                    .unwrap(),
+            )),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_channel_port_forwarding_as_the_python_client_does() {
+    use base64::Engine;
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start();
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fn}
+spec:
+  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
+"#,
+    );
+    server.kubectl_ok(&["wait", "--for=condition=Ready", "pod/fn", "--timeout=60s"]);
+    let path = "/api/v1/namespaces/default/pods/fn/portforward";
+    let request = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    // Binary: channel 0 is port 8080's data, channel 1 its errors; each opens with the port.
+    let mut socket = websocket(&server, &format!("{path}?ports=8080"), "v4.channel.k8s.io").await;
+    socket
+        .send(Message::Binary([&[0u8][..], request].concat().into()))
+        .await
+        .unwrap();
+    let seen = channel_messages(&mut socket, false).await;
+    assert_eq!(seen[0], (0, vec![0x90, 0x1f]));
+    assert_eq!(seen[1], (1, vec![0x90, 0x1f]));
+    let data: Vec<u8> = seen[2..]
+        .iter()
+        .filter(|(c, _)| *c == 0)
+        .flat_map(|(_, d)| d.clone())
+        .collect();
+    let data = String::from_utf8_lossy(&data);
+    assert!(data.starts_with("HTTP/1.1 200"), "{data}");
+    assert!(data.contains("hello from fn at /ws"), "{data}");
+
+    // Base64 text messages, with a second port nothing serves: its error channel says why.
+    let mut socket = websocket(
+        &server,
+        &format!("{path}?ports=8080,9999"),
+        "v4.base64.channel.k8s.io",
+    )
+    .await;
+    let framed = format!(
+        "0{}",
+        base64::engine::general_purpose::STANDARD.encode(request)
+    );
+    socket.send(Message::Text(framed.into())).await.unwrap();
+    let seen = channel_messages(&mut socket, true).await;
+    let on = |channel: u8| -> String {
+        let bytes: Vec<u8> = seen
+            .iter()
+            .filter(|(c, _)| *c == channel)
+            .skip(1)
+            .flat_map(|(_, d)| d.clone())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    assert!(on(0).contains("hello from fn at /ws"), "{seen:?}");
+    assert!(on(3).contains("serves nothing on port 9999"), "{seen:?}");
+    assert_eq!(on(1), "");
+
+    // No ports: a Status, not an upgrade.
+    let (status, body) = server
+        .call(server.request(reqwest::Method::GET, path))
+        .await;
+    assert_eq!(status, 400, "{body}");
+}

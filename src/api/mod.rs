@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod portforward;
 pub mod protobuf;
 pub mod protobuf_schema;
 pub mod proxy;
@@ -104,6 +105,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/namespaces/{namespace}/{kind}/{name}/proxy/{*path}",
             any(proxy::serve),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/portforward",
+            any(portforward::connect),
         )
         .route("/api", any(handlers::dispatch))
         .route("/api/{*rest}", any(handlers::dispatch))

@@ -97,6 +97,13 @@ enum PodTarget {
     Container(PathBuf),
 }
 
+/// A byte stream to a pod's port ([`Gateway::open_pod_port`]).
+pub type PodStream = Box<dyn PodIo>;
+
+/// What a [`PodStream`] is: both halves of a connection.
+pub trait PodIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> PodIo for T {}
+
 /// Settings of the gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -456,6 +463,60 @@ impl Gateway {
         }
     }
 
+    /// The uid of pod `namespace/name`.
+    ///
+    /// # Errors
+    ///
+    /// 404 when there is no such pod.
+    pub fn pod_uid(&self, namespace: &str, name: &str) -> Result<String, GatewayError> {
+        let pod = self
+            .pods
+            .get(namespace, name)
+            .ok_or_else(|| GatewayError::new(404, format!("pods \"{name}\" not found")))?;
+        Ok(pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Opens a byte stream to `port` of pod `namespace/name` (what `kubectl port-forward`
+    /// carries): a TCP connection inside the pod's network namespace for containers, an
+    /// HTTP/1.1 server calling the function for a function's port.
+    ///
+    /// # Errors
+    ///
+    /// 404 when the pod is unknown, 503 when nothing listens on that port here.
+    pub async fn open_pod_port(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+    ) -> Result<PodStream, GatewayError> {
+        let uid = self.pod_uid(namespace, name)?;
+        match self.pod_target(&uid, port) {
+            Some(PodTarget::Function(function)) => {
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                tokio::spawn(serve_function_stream(
+                    function,
+                    server,
+                    self.config.max_body_bytes,
+                ));
+                Ok(Box::new(client))
+            }
+            Some(PodTarget::Container(netns)) => match connect_in_netns(netns, port).await {
+                Ok(stream) => Ok(Box::new(stream)),
+                Err(e) => Err(GatewayError::new(
+                    503,
+                    format!("pod {namespace}/{name} port {port}: {e}"),
+                )),
+            },
+            None => Err(GatewayError::new(
+                503,
+                format!("pod \"{namespace}/{name}\" serves nothing on port {port} on this node"),
+            )),
+        }
+    }
+
     /// The largest request body taken (`--gateway-max-body`), by the API proxy too.
     pub fn max_body_bytes(&self) -> usize {
         self.config.max_body_bytes
@@ -638,6 +699,11 @@ async fn to_container(
     port: u16,
     request: Request<Bytes>,
 ) -> std::io::Result<Response<Body>> {
+    forward(connect_in_netns(netns, port).await?, request).await
+}
+
+/// Connects to `port` on the loopback of the network namespace `netns`.
+async fn connect_in_netns(netns: PathBuf, port: u16) -> std::io::Result<tokio::net::TcpStream> {
     let stream = tokio::task::spawn_blocking(move || {
         skiff_runtime::oci::host::in_netns(&netns, move || {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -649,7 +715,29 @@ async fn to_container(
     })
     .await
     .map_err(std::io::Error::other)???;
-    forward(tokio::net::TcpStream::from_std(stream)?, request).await
+    tokio::net::TcpStream::from_std(stream)
+}
+
+/// Serves HTTP/1.1 on `io` (one end of an in-memory pipe) by calling `function`, with the
+/// gateway's body limit: what a port-forwarded connection to a function's port reaches.
+async fn serve_function_stream(function: Arc<Function>, io: tokio::io::DuplexStream, limit: usize) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let function = function.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let response = match read_body(&parts.headers, body, limit).await {
+                Ok(bytes) => call_function(&function, Request::from_parts(parts, bytes)).await,
+                Err(e) => e.into_response(),
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Forwards a request to a server at `addr` on the host's network.

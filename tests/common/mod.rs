@@ -249,6 +249,87 @@ impl Drop for Server {
     }
 }
 
+/// A running `kubectl port-forward`; killed when dropped.
+pub struct PortForward {
+    child: Child,
+    /// The local port it listens on (127.0.0.1).
+    pub port: u16,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl PortForward {
+    /// What kubectl wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether kubectl is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `kubectl port-forward TARGET :REMOTE` on 127.0.0.1 (extra environment in
+    /// `env`) and waits until it listens.
+    pub fn port_forward(&self, target: &str, remote: &str, env: &[(&str, &str)]) -> PortForward {
+        use std::io::{BufRead, Read};
+        let mut child = Command::new(kubectl())
+            .args(["port-forward", "--address=127.0.0.1", target])
+            .arg(format!(":{remote}"))
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl port-forward");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = err.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        // "Forwarding from 127.0.0.1:PORT -> REMOTE"; later lines are drained in the back.
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        std::thread::spawn(move || for _ in lines {});
+        let port = first
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "kubectl port-forward {target} did not start: {first:?} {}",
+                    stderr.lock().unwrap()
+                )
+            });
+        PortForward {
+            child,
+            port,
+            stderr,
+        }
+    }
+}
+
 /// The kubectl to use: `$KUBECTL`, else the one on PATH.
 pub fn kubectl() -> String {
     std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string())
