@@ -7,6 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the server allocates from many threads at once (JSON
+/// objects on every API write, watch event and reconcile), and glibc's arena locks and
+/// consolidation were a quarter of its CPU under a 10,000-pod Job.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A lightweight, Kubernetes-compatible workload orchestrator.
 #[derive(Parser)]
 #[command(name = "skiff", version, about)]

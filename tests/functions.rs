@@ -505,6 +505,22 @@ async fn malformed_and_slow_clients_get_clean_errors() {
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// Pod `fn` (hello-http, port 8080) behind Service `fn` (port 80, named `web`).
+const FN_POD_AND_SERVICE: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fn, labels: {app: fn}}
+spec:
+  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: fn}
+spec:
+  selector: {app: fn}
+  ports: [{name: web, port: 80, targetPort: 8080}]
+"#;
+
 /// This host's address on its default route (Kubernetes refuses loopback Endpoints).
 fn host_address() -> Option<std::net::IpAddr> {
     let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
@@ -520,22 +536,7 @@ async fn selector_less_services_and_kubectl_proxy() {
     let http = client();
 
     // `kubectl proxy` reaches a function's Service through the API server's proxy.
-    server.apply(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {name: fn, labels: {app: fn}}
-spec:
-  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: fn}
-spec:
-  selector: {app: fn}
-  ports: [{name: web, port: 80, targetPort: 8080}]
-"#,
-    );
+    server.apply(FN_POD_AND_SERVICE);
     wait_ready_endpoints(&server, "default", "fn", 1);
     let mut proxy = std::process::Command::new(common::kubectl())
         .args(["proxy", "--port=0"])
@@ -719,24 +720,12 @@ async fn kubectl_port_forward_reaches_functions_through_both_transports() {
         r#"
 apiVersion: v1
 kind: Pod
-metadata: {name: fn, labels: {app: fn}}
-spec:
-  containers: [{name: hello, image: hello-http:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Pod
 metadata: {name: echo, labels: {app: echo}}
 spec:
   containers: [{name: echo, image: echo-json:v1, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: fn}
-spec:
-  selector: {app: fn}
-  ports: [{name: web, port: 80, targetPort: 8080}]
 "#,
     );
+    server.apply(FN_POD_AND_SERVICE);
     wait_ready_endpoints(&server, "default", "fn", 1);
     server.kubectl_ok(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=60s"]);
 
