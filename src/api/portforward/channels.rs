@@ -36,6 +36,17 @@ enum Outgoing {
     Ended,
 }
 
+/// Tasks aborted when this is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Parses the `ports` query parameters (each possibly a comma list) (pure).
 ///
 /// # Errors
@@ -99,6 +110,8 @@ pub async fn serve(socket: WebSocket, ports: Vec<u16>, base64: bool, connect: Co
     let (out, mut out_rx) = mpsc::channel::<Outgoing>(64);
     let mut writers: HashMap<u8, WriteHalf<PodStream>> = HashMap::new();
     let mut open = 0usize;
+    // The readers of the pod connections end with the socket, whichever way it goes.
+    let mut readers = AbortOnDrop(Vec::new());
     for (i, port) in ports.into_iter().enumerate() {
         let Ok(data) = u8::try_from(2 * i) else {
             break;
@@ -119,7 +132,7 @@ pub async fn serve(socket: WebSocket, ports: Vec<u16>, base64: bool, connect: Co
                 writers.insert(data, writer);
                 open += 1;
                 let out = out.clone();
-                tokio::spawn(async move {
+                readers.0.push(tokio::spawn(async move {
                     let mut buffer = vec![0u8; 32 * 1024];
                     loop {
                         match reader.read(&mut buffer).await {
@@ -139,7 +152,7 @@ pub async fn serve(socket: WebSocket, ports: Vec<u16>, base64: bool, connect: Co
                         }
                     }
                     let _ = out.send(Outgoing::Ended).await;
-                });
+                }));
             }
             Err(text) => {
                 let framed = message(error, text.as_bytes(), base64);
