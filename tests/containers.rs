@@ -625,15 +625,11 @@ spec:
         seen.insert(body);
     }
     assert_eq!(seen.len(), 2, "both container replicas answer: {seen:?}");
-    let body = http
-        .get(format!("{}/fn/x", server.gateway()))
-        .header("host", "site.localhost")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = common::body_of(
+        http.get(format!("{}/fn/x", server.gateway()))
+            .header("host", "site.localhost"),
+    )
+    .await;
     assert_eq!(body.trim(), "hello from fn at /fn/x");
     // The API server's service proxy reaches the containers too.
     let body = server.kubectl_ok(&[
@@ -646,14 +642,9 @@ spec:
     // by Deployment (kubectl picks one of its pods) and by Service port (80 -> web).
     for (target, remote) in [("deploy/static", "8080"), ("svc/static", "80")] {
         let forward = server.port_forward(target, remote, &[]);
-        let body = http
-            .get(format!("http://127.0.0.1:{}/index.html", forward.port))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body =
+            common::body_of(http.get(format!("http://127.0.0.1:{}/index.html", forward.port)))
+                .await;
         assert!(
             body.starts_with("from static-"),
             "{target}: {body} {}",

@@ -554,16 +554,10 @@ async fn selector_less_services_and_kubectl_proxy() {
     }
     // "Starting to serve on 127.0.0.1:PORT"
     let address = line.trim().rsplit(' ').next().unwrap().to_string();
-    let body = http
-        .get(format!(
-            "http://{address}/api/v1/namespaces/default/services/fn:web/proxy/via-kubectl"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = common::body_of(http.get(format!(
+        "http://{address}/api/v1/namespaces/default/services/fn:web/proxy/via-kubectl"
+    )))
+    .await;
     let _ = proxy.kill();
     let _ = proxy.wait();
     assert_eq!(body.trim(), "hello from fn at /via-kubectl");

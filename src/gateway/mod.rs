@@ -437,9 +437,7 @@ impl Gateway {
         port: Option<u16>,
         request: Request<Bytes>,
     ) -> Result<Response<Body>, GatewayError> {
-        let pod = self.pods.get(namespace, name).ok_or_else(|| {
-            GatewayError::new(404, format!("pod \"{namespace}/{name}\" not found"))
-        })?;
+        let pod = self.pod(namespace, name)?;
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
         let port = port
             .or_else(|| {
@@ -463,20 +461,15 @@ impl Gateway {
         }
     }
 
-    /// The uid of pod `namespace/name`.
+    /// Pod `namespace/name`, from the gateway's cache.
     ///
     /// # Errors
     ///
     /// 404 when there is no such pod.
-    pub fn pod_uid(&self, namespace: &str, name: &str) -> Result<String, GatewayError> {
-        let pod = self
-            .pods
+    pub fn pod(&self, namespace: &str, name: &str) -> Result<Arc<Value>, GatewayError> {
+        self.pods
             .get(namespace, name)
-            .ok_or_else(|| GatewayError::new(404, format!("pods \"{name}\" not found")))?;
-        Ok(pod["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+            .ok_or_else(|| GatewayError::new(404, format!("pods \"{name}\" not found")))
     }
 
     /// Opens a byte stream to `port` of pod `namespace/name` (what `kubectl port-forward`
@@ -492,8 +485,9 @@ impl Gateway {
         name: &str,
         port: u16,
     ) -> Result<PodStream, GatewayError> {
-        let uid = self.pod_uid(namespace, name)?;
-        match self.pod_target(&uid, port) {
+        let pod = self.pod(namespace, name)?;
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+        match self.pod_target(uid, port) {
             Some(PodTarget::Function(function)) => {
                 let (client, server) = tokio::io::duplex(64 * 1024);
                 tokio::spawn(serve_function_stream(

@@ -330,6 +330,17 @@ impl Server {
     }
 }
 
+/// Sends `request` and returns its body as text, panicking when it cannot.
+pub async fn body_of(request: reqwest::RequestBuilder) -> String {
+    request
+        .send()
+        .await
+        .expect("the request is answered")
+        .text()
+        .await
+        .expect("the body reads")
+}
+
 /// The kubectl to use: `$KUBECTL`, else the one on PATH.
 pub fn kubectl() -> String {
     std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string())

@@ -44,7 +44,7 @@ pub async fn connect(
         return ApiError::new(Reason::ServiceUnavailable, "this server runs no gateway")
             .into_response();
     };
-    if let Err(e) = gateway.pod_uid(&namespace, &name) {
+    if let Err(e) = gateway.pod(&namespace, &name) {
         return ApiError::new(Reason::NotFound, e.message).into_response();
     }
     let connect = connector(gateway, namespace, name);

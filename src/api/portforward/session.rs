@@ -177,7 +177,7 @@ where
                     let _ = out.send(Out::Frame(spdy::ping(id))).await;
                 }
                 Frame::GoAway => break 'session,
-                Frame::SynReply { .. } | Frame::Other(_) => {}
+                Frame::Other(_) => {}
             }
         }
         tokio::select! {

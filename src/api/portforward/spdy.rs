@@ -58,11 +58,6 @@ pub enum Frame {
         /// Its still-compressed header block.
         headers: Bytes,
     },
-    /// The answer to a stream the other side opened (sent by us, empty headers).
-    SynReply {
-        /// The stream answered.
-        stream: u32,
-    },
     /// Bytes on a stream.
     Data {
         /// The stream.
@@ -83,7 +78,8 @@ pub enum Frame {
     Ping(u32),
     /// The peer opens no more streams.
     GoAway,
-    /// Any other control frame (`SETTINGS`, `WINDOW_UPDATE`, `HEADERS`, ...), ignored.
+    /// Any other control frame (`SYN_REPLY`, `SETTINGS`, `WINDOW_UPDATE`, `HEADERS`, ...):
+    /// a server that opens no streams of its own ignores them.
     Other(u16),
 }
 
@@ -136,12 +132,6 @@ pub fn parse(buffer: &mut BytesMut) -> Result<Option<Frame>, SpdyError> {
                 stream,
                 flags,
                 headers: body,
-            }
-        }
-        SYN_REPLY => {
-            need(4, "SYN_REPLY")?;
-            Frame::SynReply {
-                stream: body.get_u32() & 0x7fff_ffff,
             }
         }
         RST_STREAM => {
