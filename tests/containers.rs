@@ -10,8 +10,10 @@ mod oci;
 use std::path::Path;
 use std::process::Command;
 
+use base64::Engine as _;
 use common::{Server, eventually, import_guests};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 fn pod(server: &Server, name: &str) -> Value {
     server.kubectl_json(&["get", "pod", name, "-o", "json"])
@@ -103,6 +105,10 @@ async fn container_pods_pull_run_log_and_keep_their_limits() {
     })
     .await
     .unwrap();
+    let host_dir = server.dir().join("host-volume");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("note.txt"), "from-host-path").unwrap();
+    let host_dir = host_dir.display();
     let manifest = format!(
         r#"
 apiVersion: v1
@@ -158,10 +164,63 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {{name: nopath}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{image}", command: ["nosuchcmd"]}}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {{name: missing}}
 spec:
   restartPolicy: Never
   containers: [{{name: main, image: "{}/skiff/nothing:v1"}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{greeting: from-configmap}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: token}}
+stringData: {{token: from-secret}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: scratch}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 8Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: files}}
+spec:
+  restartPolicy: Never
+  hostname: box
+  volumes:
+  - {{name: cfg, configMap: {{name: settings}}}}
+  - {{name: sec, secret: {{secretName: token}}}}
+  - {{name: host, hostPath: {{path: "{host_dir}", type: Directory}}}}
+  - {{name: data, persistentVolumeClaim: {{claimName: scratch}}}}
+  containers:
+  - name: main
+    image: "{image}"
+    command:
+    - sh
+    - -c
+    - >-
+      echo "$(cat /etc/hostname) $(hostname) $(grep -c box /etc/hosts)";
+      test -f /etc/resolv.conf && echo resolv-ok;
+      cat /cfg/greeting /sec/token /host/note.txt; echo;
+      echo to-pvc > /data/out.txt && cat /data/out.txt;
+      echo to-host > /host/written.txt
+    volumeMounts:
+    - {{name: cfg, mountPath: /cfg}}
+    - {{name: sec, mountPath: /sec, readOnly: true}}
+    - {{name: host, mountPath: /host}}
+    - {{name: data, mountPath: /data}}
 ---
 apiVersion: v1
 kind: Pod
@@ -246,22 +305,50 @@ spec:
         (Some("OOMKilled"), Some(137)),
         "{oom}"
     );
-    let nocmd = terminated(&server, "nocmd");
-    assert_eq!(nocmd["reason"], "StartError", "{nocmd}");
-    assert!(
-        nocmd["message"]
-            .as_str()
-            .unwrap()
-            .contains("/no/such/thing"),
-        "{nocmd}"
+    // A command the image lacks: the container cannot be created (it waits and is retried).
+    let (_, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "nocmd");
+        (r == "CreateContainerError").then_some((r, m))
+    });
+    assert_eq!(
+        message,
+        "exec: \"/no/such/thing\": stat /no/such/thing: no such file or directory"
     );
+    let (_, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "nopath");
+        (r == "CreateContainerError").then_some((r, m))
+    });
+    assert!(
+        message.contains("executable file not found in $PATH"),
+        "{message}"
+    );
+    assert_eq!(pod(&server, "nocmd")["status"]["phase"], "Pending");
+    // A missing image: ErrImagePull, then ImagePullBackOff between attempts.
     let (reason, message) = eventually(60, || {
         let (r, m) = waiting_reason(&server, "missing");
-        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
+        (r == "ImagePullBackOff").then_some((r, m))
     });
     assert!(
         message.contains("not found") || message.contains("unknown"),
         "{reason}: {message}"
+    );
+    let events = server.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=missing",
+    ]);
+    assert!(events.contains("Failed to pull image"), "{events}");
+
+    // The pod's /etc files and its volumes of every kind.
+    assert_eq!(terminated(&server, "files")["exitCode"], 0);
+    assert_eq!(
+        logs(&server, &["files"]).trim(),
+        "box box 1\nresolv-ok\nfrom-configmapfrom-secretfrom-host-path\nto-pvc"
+    );
+    assert_eq!(
+        std::fs::read_to_string(server.dir().join("host-volume/written.txt")).unwrap(),
+        "to-host\n"
     );
     // A fork bomb meets the pids limit inside its own container.
     let bomb = terminated(&server, "forkbomb");
@@ -277,7 +364,7 @@ spec:
 
     // The node still works, and deleting everything leaves nothing behind.
     let uids: Vec<String> = [
-        "hello", "env", "limited", "oom", "nocmd", "missing", "forkbomb", "pair",
+        "hello", "env", "limited", "oom", "nocmd", "nopath", "missing", "forkbomb", "pair", "files",
     ]
     .iter()
     .map(|n| {
@@ -468,6 +555,96 @@ spec:
     assert_clean(server.dir(), &[uid]);
 }
 
+/// Whole seconds from one RFC 3339 timestamp to another.
+fn seconds_between(from: &Value, to: &Value) -> i64 {
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    (at(to) - at(from)).num_seconds()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn startup_probes_hold_the_others_and_restarts_stop_gracefully() {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let server =
+        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+            .await
+            .unwrap();
+    // `slow` starts after 8 s; until then neither its readiness probe (which would pass) nor
+    // its liveness probe (which fails) runs. After it, liveness restarts it with SIGTERM,
+    // which it handles. `stubborn` ignores SIGTERM: it is killed after the grace period.
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: graceful}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: slow
+    image: "{image}"
+    command: ["sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 8; touch /tmp/started; while true; do sleep 1; done"]
+    startupProbe: {{exec: {{command: ["cat", "/tmp/started"]}}, periodSeconds: 1, failureThreshold: 60}}
+    readinessProbe: {{exec: {{command: ["true"]}}, periodSeconds: 1}}
+    livenessProbe: {{exec: {{command: ["cat", "/tmp/alive"]}}, periodSeconds: 1, failureThreshold: 1}}
+  - name: stubborn
+    image: "{image}"
+    command: ["sh", "-c", "trap '' TERM; touch /tmp/alive; sleep 2; rm /tmp/alive; while true; do sleep 1; done"]
+    livenessProbe: {{exec: {{command: ["cat", "/tmp/alive"]}}, periodSeconds: 1, failureThreshold: 1}}
+"#
+    ));
+    let early = eventually(60, || {
+        let s = container_status(&server, "graceful", "slow");
+        s["state"]["running"].is_object().then_some(s)
+    });
+    assert_eq!(
+        (&early["started"], &early["ready"]),
+        (&json!(false), &json!(false)),
+        "{early}"
+    );
+    // Until it has started it is never ready.
+    eventually(60, || {
+        let s = container_status(&server, "graceful", "slow");
+        let first_attempt = s["restartCount"] == 0;
+        if first_attempt && s["started"] != true {
+            assert_eq!(s["ready"], false, "{s}");
+        }
+        (!first_attempt || s["started"] == true).then_some(())
+    });
+    // Then its liveness probe fails; SIGTERM ends it through its handler. It lived through
+    // its 8 s start: liveness did not run before the startup probe passed.
+    let restarted = eventually(60, || {
+        let s = container_status(&server, "graceful", "slow");
+        (s["restartCount"].as_i64() >= Some(1)).then_some(s)
+    });
+    let last = &restarted["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 3, "{restarted}");
+    assert!(
+        seconds_between(&last["startedAt"], &last["finishedAt"]) >= 8,
+        "{restarted}"
+    );
+    let previous = logs(&server, &["graceful", "-c", "slow", "--previous"]);
+    assert!(previous.contains("got-term"), "{previous}");
+    // The container that ignores SIGTERM is killed once the grace period is over.
+    let killed = eventually(60, || {
+        let s = container_status(&server, "graceful", "stubborn");
+        (s["restartCount"].as_i64() >= Some(1)).then_some(s)
+    });
+    let last = &killed["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 137, "{killed}");
+    // Up 2 s, probed within 1 s, then 2 s of grace (timestamps have whole seconds).
+    assert!(
+        seconds_between(&last["startedAt"], &last["finishedAt"]) >= 3,
+        "{killed}"
+    );
+    let uid = pod(&server, "graceful")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kubectl_ok(&["delete", "pod", "graceful", "--wait=true", "--timeout=60s"]);
+    assert_clean(server.dir(), &[uid]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_images_are_refused_with_kubernetes_reasons() {
     let registry = oci::start_registry();
@@ -490,12 +667,36 @@ async fn bad_images_are_refused_with_kubernetes_reasons() {
         "amd64",
     )
     .await;
+    // A good image whose layer the registry's storage then corrupts: what it serves no
+    // longer has the digest the manifest names.
+    let (tampered_layer, tampered_diff) = oci::busybox_layer();
+    let tampered_digest = format!("sha256:{}", hex::encode(Sha256::digest(&tampered_layer)));
+    oci::push(
+        &registry,
+        "skiff/tampered:v1",
+        vec![(tampered_layer.clone(), tampered_diff)],
+        json!({"Cmd": ["/bin/true"]}),
+        "amd64",
+    )
+    .await;
+    let stored = registry.blob_file(&tampered_digest);
+    let mut corrupt = std::fs::read(&stored).unwrap();
+    assert_eq!(corrupt.len(), tampered_layer.len());
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    std::fs::write(&stored, corrupt).unwrap();
     let server =
         tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
             .await
             .unwrap();
     server.apply(&format!(
         r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: tampered}}
+spec:
+  containers: [{{name: main, image: "{0}/skiff/tampered:v1"}}]
+---
 apiVersion: v1
 kind: Pod
 metadata: {{name: arm}}
@@ -516,11 +717,18 @@ spec:
 "#,
         registry.addr
     ));
+    // Another architecture is refused at the pull, before any layer is fetched.
     let (reason, message) = eventually(60, || {
         let (r, m) = waiting_reason(&server, "arm");
-        (r == "CreateContainerError").then_some((r, m))
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
     });
     assert!(message.contains("linux/arm64"), "{reason}: {message}");
+    let (reason, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "tampered");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
+    });
+    assert!(message.contains("digest mismatch"), "{reason}: {message}");
+    assert!(message.contains(&tampered_digest), "{reason}: {message}");
     let (_, message) = eventually(60, || {
         let (r, m) = waiting_reason(&server, "broken");
         (r == "CreateContainerError").then_some((r, m))
@@ -533,6 +741,107 @@ spec:
     assert!(message.contains("reach"), "{message}");
     server.kubectl_ok(&["delete", "pods", "--all", "--wait=true", "--timeout=60s"]);
     assert!(oci::mounts_under(server.dir()).is_empty());
+    assert!(runc_list(server.dir()).is_empty());
+    // Nothing half-downloaded is kept, and the bad content was never stored.
+    let tmp: Vec<_> = std::fs::read_dir(server.dir().join("images/tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    let hex = tampered_digest.trim_start_matches("sha256:");
+    assert!(!server.dir().join("images/blobs/sha256").join(hex).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_registries_take_pull_secrets_and_docker_config() {
+    let registry = oci::start_registry_with_auth();
+    for tag in ["v1", "v2"] {
+        oci::push(
+            &registry,
+            &format!("private/bb:{tag}"),
+            vec![oci::busybox_layer()],
+            json!({"Entrypoint": ["/bin/sh", "-c"], "Cmd": [format!("echo pulled-{tag}")],
+                   "Env": ["PATH=/bin"]}),
+            "amd64",
+        )
+        .await;
+    }
+    // The server's docker config directory; its config.json is written later.
+    let docker_config = tempfile::tempdir().unwrap();
+    let config_dir = docker_config.path().display().to_string();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start_with_env(
+            tempfile::tempdir().unwrap(),
+            &[],
+            &[("DOCKER_CONFIG", &config_dir)],
+        )
+    })
+    .await
+    .unwrap();
+    let (user, password) = oci::PULLER;
+    let addr = &registry.addr;
+
+    // Without credentials the registry says no.
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: anonymous}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{addr}/private/bb:v1"}}]
+"#
+    ));
+    let (reason, message) = eventually(60, || {
+        let (r, m) = waiting_reason(&server, "anonymous");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some((r, m))
+    });
+    assert!(message.contains("unauthorized"), "{reason}: {message}");
+    server.kubectl_ok(&["delete", "pod", "anonymous", "--wait=true"]);
+
+    // A kubernetes.io/dockerconfigjson Secret named in imagePullSecrets, made by kubectl.
+    server.kubectl_ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={addr}"),
+        &format!("--docker-username={user}"),
+        &format!("--docker-password={password}"),
+    ]);
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: with-secret}}
+spec:
+  restartPolicy: Never
+  imagePullSecrets: [{{name: regcred}}]
+  containers: [{{name: main, image: "{addr}/private/bb:v1"}}]
+"#
+    ));
+    assert_eq!(terminated(&server, "with-secret")["exitCode"], 0);
+    assert_eq!(logs(&server, &["with-secret"]).trim(), "pulled-v1");
+
+    // The node's own docker config (`$DOCKER_CONFIG/config.json`, as `docker login` writes).
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        json!({"auths": {(addr.as_str()): {"auth": token}}}).to_string(),
+    )
+    .unwrap();
+    server.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: from-config}}
+spec:
+  restartPolicy: Never
+  containers: [{{name: main, image: "{addr}/private/bb:v2"}}]
+"#
+    ));
+    assert_eq!(terminated(&server, "from-config")["exitCode"], 0);
+    assert_eq!(logs(&server, &["from-config"]).trim(), "pulled-v2");
+    server.kubectl_ok(&["delete", "pods", "--all", "--wait=true", "--timeout=60s"]);
     assert!(runc_list(server.dir()).is_empty());
 }
 

@@ -96,10 +96,23 @@ impl NodeConfig {
 /// Kills every container in skiff's runc state and removes their cgroups and every mount
 /// under `pods_dir` (root filesystems, network namespaces).
 async fn clean_up_containers(oci: &OciRuntime, pods_dir: &std::path::Path) {
+    let mut uids: std::collections::BTreeSet<String> = std::fs::read_dir(pods_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     for id in oci.clean_up_leftovers(&[pods_dir]).await {
         if let Some((uid, _)) = worker::split_container_id(&id) {
-            skiff_runtime::oci::host::remove_cgroup(&worker::pod_cgroup(uid));
+            uids.insert(uid.to_string());
         }
+    }
+    // Every pod's cgroups go, not only those of containers runc still listed: a container
+    // whose runc state was lost leaves its (now empty) cgroup behind.
+    for uid in uids {
+        skiff_runtime::oci::host::remove_cgroup(&worker::pod_cgroup(&uid));
     }
 }
 

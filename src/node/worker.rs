@@ -888,6 +888,7 @@ fn termination(exit: Exit, started_at: String) -> Termination {
         Exit::DeadlineExceeded => (137, "DeadlineExceeded", None),
         Exit::Killed => (137, "Error", None),
         Exit::StartFailed { reason } => (128, "StartError", Some(reason)),
+        Exit::CreateFailed { reason } => (128, "CreateContainerError", Some(reason)),
     };
     Termination {
         exit_code,

@@ -42,6 +42,11 @@ impl Server {
 
     /// Starts a server on `dir` (reusing its data), with extra `serve` arguments.
     pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// [`Server::start_with`], with extra environment variables for the server process.
+    pub fn start_with_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let kubeconfig = dir.path().join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
@@ -58,6 +63,7 @@ impl Server {
                 &["--gateway", "127.0.0.1:0"][..]
             })
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -21,7 +21,27 @@ pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     root: tempfile::TempDir,
+    /// The user name and password it asks for, when it asks.
+    pub auth: Option<(String, String)>,
 }
+
+impl Registry {
+    /// Where the registry stores the blob `sha256:HEX`.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.root
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+/// The user and password of [`start_registry_with_auth`], and the bcrypt line of its
+/// htpasswd file (made once with Python's `bcrypt`; the registry reads only bcrypt).
+pub const PULLER: (&str, &str) = ("puller", "s3cret-pull");
+const PULLER_HTPASSWD: &str = "puller:$2b$05$CQxFfEYLPPlqtLq0K8xyyurq4QZshtNSInbgpg9xTYejm/iFO.3VC";
 
 impl Drop for Registry {
     fn drop(&mut self) {
@@ -32,7 +52,26 @@ impl Drop for Registry {
 
 /// Starts `docker-registry serve` on a free loopback port with a temporary root.
 pub fn start_registry() -> Registry {
+    serve_registry(false)
+}
+
+/// A registry that answers only [`PULLER`] (HTTP basic auth from an htpasswd file).
+pub fn start_registry_with_auth() -> Registry {
+    serve_registry(true)
+}
+
+fn serve_registry(with_auth: bool) -> Registry {
     let root = tempfile::tempdir().unwrap();
+    let auth_section = if with_auth {
+        let htpasswd = root.path().join("htpasswd");
+        fs::write(&htpasswd, format!("{PULLER_HTPASSWD}\n")).unwrap();
+        format!(
+            "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+            htpasswd.display()
+        )
+    } else {
+        String::new()
+    };
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -44,7 +83,7 @@ pub fn start_registry() -> Registry {
         &config,
         format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+             storage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth_section}",
             root.path().join("data").display()
         ),
     )
@@ -58,7 +97,13 @@ pub fn start_registry() -> Registry {
         .stderr(log)
         .spawn()
         .expect("start docker-registry (Debian package docker-registry)");
-    let registry = Registry { child, addr, root };
+    let auth = with_auth.then(|| (PULLER.0.to_string(), PULLER.1.to_string()));
+    let registry = Registry {
+        child,
+        addr,
+        root,
+        auth,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(&registry.addr).is_err() {
         assert!(
@@ -90,7 +135,7 @@ pub fn busybox() -> PathBuf {
 /// Commands linked to busybox in the test image.
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "httpd", "wget", "nc", "true", "false", "env", "id", "dd",
-    "head", "seq", "pwd", "mkdir", "touch", "grep", "ps", "kill", "test", "printf",
+    "head", "seq", "pwd", "mkdir", "touch", "grep", "ps", "kill", "test", "printf", "hostname",
 ];
 
 fn append(
@@ -185,6 +230,10 @@ pub async fn push(
     })
     .unwrap();
     let reference: Reference = format!("{}/{name}", registry.addr).parse().unwrap();
+    let auth = match &registry.auth {
+        Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+        None => RegistryAuth::Anonymous,
+    };
     let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.clone()).collect();
     let image_config = serde_json::json!({
         "architecture": arch, "os": "linux", "config": config,
@@ -198,13 +247,13 @@ pub async fn push(
                 .map(|(data, _)| ImageLayer::oci_v1_gzip(data, None))
                 .collect::<Vec<_>>(),
             Config::oci_v1(serde_json::to_vec(&image_config).unwrap(), None),
-            &RegistryAuth::Anonymous,
+            &auth,
             None,
         )
         .await
         .unwrap();
     client
-        .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+        .fetch_manifest_digest(&reference, &auth)
         .await
         .unwrap()
 }

@@ -67,21 +67,39 @@ struct RunConfig {
     user: Option<String>,
 }
 
+/// Why an image whose config is `file` cannot run here (it names another platform than
+/// linux/amd64); `None` when it can, or names none.
+fn platform_mismatch(file: &ConfigFile) -> Option<String> {
+    let os_differs = !file.os.is_empty() && file.os != "linux";
+    let arch_differs = !file.architecture.is_empty() && file.architecture != "amd64";
+    (os_differs || arch_differs).then(|| {
+        let os = if file.os.is_empty() {
+            "linux"
+        } else {
+            &file.os
+        };
+        format!(
+            "the image is for {os}/{}, this node runs linux/amd64",
+            file.architecture
+        )
+    })
+}
+
+/// Why a container image with this config blob cannot run on this node, when it names
+/// another platform than linux/amd64. A config that does not parse is left to
+/// [`parse_config`] to report.
+pub fn foreign_platform(config: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ConfigFile>(config)
+        .ok()
+        .and_then(|file| platform_mismatch(&file))
+}
+
 /// Parses an image config blob, refusing images built for another platform than linux/amd64.
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfig, String> {
     let file: ConfigFile =
         serde_json::from_slice(bytes).map_err(|e| format!("invalid image config: {e}"))?;
-    if !file.os.is_empty() && file.os != "linux" {
-        return Err(format!(
-            "the image is for {}/{}, this node runs linux/amd64",
-            file.os, file.architecture
-        ));
-    }
-    if !file.architecture.is_empty() && file.architecture != "amd64" {
-        return Err(format!(
-            "the image is for linux/{}, this node runs linux/amd64",
-            file.architecture
-        ));
+    if let Some(mismatch) = platform_mismatch(&file) {
+        return Err(mismatch);
     }
     let run = file.config.unwrap_or_default();
     Ok(ImageConfig {
@@ -357,6 +375,16 @@ mod tests {
         let e = parse_config(br#"{"architecture":"arm64","os":"linux"}"#).unwrap_err();
         assert!(e.contains("linux/arm64"), "{e}");
         assert!(parse_config(b"{").is_err());
+        assert_eq!(
+            foreign_platform(br#"{"architecture":"arm64"}"#).unwrap(),
+            "the image is for linux/arm64, this node runs linux/amd64"
+        );
+        assert!(foreign_platform(br#"{"os":"windows","architecture":"amd64"}"#).is_some());
+        assert_eq!(
+            foreign_platform(br#"{"os":"linux","architecture":"amd64"}"#),
+            None
+        );
+        assert_eq!(foreign_platform(b"{"), None);
     }
 
     #[test]

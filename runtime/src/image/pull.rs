@@ -8,7 +8,8 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::media::{self, Document, MANIFEST_MEDIA_TYPES};
+use super::blobs::Blobs;
+use super::media::{self, Descriptor, Document, MANIFEST_MEDIA_TYPES};
 use super::reference::ImageReference;
 use super::{ImageError, ImageRecord, ImageStore, NewImage};
 
@@ -57,9 +58,10 @@ pub enum PullError {
     /// Content whose digest differs from the one it was referenced by.
     #[error("digest mismatch: {message}")]
     Digest { message: String },
-    /// An index with no manifest for this platform (linux/amd64).
-    #[error("{reference}: no matching manifest for linux/amd64 in the manifest list")]
-    Platform { reference: String },
+    /// An index with no manifest for this platform (linux/amd64), or a container image built
+    /// for another one.
+    #[error("{reference}: {message}")]
+    Platform { reference: String, message: String },
     /// A manifest skiff cannot use (schema 1, unknown media type, malformed).
     #[error("{reference}: {message}")]
     Unsupported { reference: String, message: String },
@@ -261,6 +263,7 @@ pub(super) async fn pull(
             let entry =
                 media::select_platform(&index.manifests).ok_or_else(|| PullError::Platform {
                     reference: normalized.clone(),
+                    message: "no matching manifest for linux/amd64 in the manifest list".into(),
                 })?;
             let platform_ref = oci_ref.clone_with_digest(entry.digest.clone());
             let (m_bytes, m_digest) = client
@@ -303,22 +306,21 @@ pub(super) async fn pull(
     .await?;
 
     let blobs = store.blobs();
-    for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        if blobs.exists(&desc.digest) {
-            continue;
+    fetch_blob(&client, &oci_ref, blobs, &manifest.config, &normalized).await?;
+    if media::wasm_layer(&manifest).is_none() {
+        // A container image for another platform is refused before any layer is fetched.
+        let path = blobs.path(&manifest.config.digest)?;
+        let config = std::fs::read(&path)
+            .map_err(|source| PullError::Store(ImageError::Io { path, source }))?;
+        if let Some(message) = super::layers::foreign_platform(&config) {
+            return Err(PullError::Platform {
+                reference: normalized,
+                message,
+            });
         }
-        let mut writer = blobs.writer()?;
-        client
-            .pull_blob(&oci_ref, desc.digest.as_str(), &mut writer)
-            .await
-            .map_err(|e| match e {
-                OciDistributionError::IoError(source) => PullError::Store(ImageError::Io {
-                    path: writer.temp_path().to_path_buf(),
-                    source,
-                }),
-                other => map_error(&normalized, other),
-            })?;
-        writer.commit(blobs, Some(&desc.digest), Some(desc.size))?;
+    }
+    for desc in &manifest.layers {
+        fetch_blob(&client, &oci_ref, blobs, desc, &normalized).await?;
     }
     blobs.put_bytes(&manifest_bytes, Some(&manifest_digest))?;
     if let Some((bytes, digest)) = &index {
@@ -356,6 +358,32 @@ fn verify(bytes: &[u8], digest: &str) -> Result<(), PullError> {
             message: format!("expected {digest}, got {actual}"),
         });
     }
+    Ok(())
+}
+
+/// Fetches one blob into the store unless it is there already, verifying its digest and size.
+async fn fetch_blob(
+    client: &Client,
+    image: &Reference,
+    blobs: &Blobs,
+    desc: &Descriptor,
+    reference: &str,
+) -> Result<(), PullError> {
+    if blobs.exists(&desc.digest) {
+        return Ok(());
+    }
+    let mut writer = blobs.writer()?;
+    client
+        .pull_blob(image, desc.digest.as_str(), &mut writer)
+        .await
+        .map_err(|e| match e {
+            OciDistributionError::IoError(source) => PullError::Store(ImageError::Io {
+                path: writer.temp_path().to_path_buf(),
+                source,
+            }),
+            other => map_error(reference, other),
+        })?;
+    writer.commit(blobs, Some(&desc.digest), Some(desc.size))?;
     Ok(())
 }
 

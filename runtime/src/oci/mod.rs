@@ -1,9 +1,11 @@
 //! OCI containers run by `runc`.
 //!
 //! A container attempt is: an overlay root filesystem over the image's unpacked layers (a
-//! fresh writable layer each attempt; a copy of the layers where overlayfs cannot be mounted), a `config.json` built by [`spec::build`], and a
-//! foreground `runc run --keep` whose exit status is the container's and whose stdout and
-//! stderr are piped into the caller's sinks. Stopping sends SIGTERM, then SIGKILL after the
+//! fresh writable layer each attempt; a copy of the layers where overlayfs cannot be mounted),
+//! a check that the command is in it ([`executable::missing`]), a `config.json` built by
+//! [`spec::build`], and a foreground `runc run --keep` whose exit status is the container's
+//! and whose stdout and stderr are piped into the caller's sinks. A failure before runc runs is
+//! [`Exit::CreateFailed`]. Stopping sends SIGTERM, then SIGKILL after the
 //! grace period. After the exit the cgroup's OOM counter is read (before `runc delete`
 //! removes it), then the container, its mounts and its writable layer are removed.
 //!
@@ -12,6 +14,7 @@
 //! `/skiff/<pod uid>/<container>`. [`OciRuntime::clean_up_leftovers`] removes whatever a
 //! previous process left behind (containers, mounts) when the node starts.
 
+pub mod executable;
 pub mod host;
 pub mod runc;
 pub mod spec;
@@ -96,13 +99,25 @@ impl OciRuntime {
                 })?;
             }
             req.config.rootfs = rootfs.clone();
+            let mounted: Vec<&str> = req.config.mounts.iter().map(|m| m.guest.as_str()).collect();
+            if let Some(program) = req.config.args.first()
+                && let Some(reason) = executable::missing(
+                    &rootfs,
+                    program,
+                    &req.config.env,
+                    &req.config.cwd,
+                    &mounted,
+                )
+            {
+                return Err(reason);
+            }
             let spec = spec::build(&req.config)?;
             spec.save(req.bundle.join("config.json"))
                 .map_err(|e| format!("writing config.json: {e}"))
         })();
         if let Err(reason) = prepared {
             clear_bundle(&req.bundle);
-            return Exit::StartFailed { reason };
+            return Exit::CreateFailed { reason };
         }
         tracing::debug!(id = %req.id, took = ?begun.elapsed(), "container bundle prepared");
         let pid_file = req.bundle.join("pid");

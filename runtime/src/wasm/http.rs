@@ -182,7 +182,9 @@ impl HttpFailure {
             Exit::Killed => HttpFailure::Unavailable {
                 reason: "the function is stopping".into(),
             },
-            Exit::StartFailed { reason } => HttpFailure::Unavailable { reason },
+            Exit::StartFailed { reason } | Exit::CreateFailed { reason } => {
+                HttpFailure::Unavailable { reason }
+            }
         }
     }
 }

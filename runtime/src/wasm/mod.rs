@@ -269,6 +269,13 @@ pub enum Exit {
         /// Why.
         reason: String,
     },
+    /// An OCI container could not be created: its root filesystem or `config.json` could not
+    /// be prepared, or its command is not in the image (Kubernetes' `CreateContainerError`,
+    /// which the kubelet retries with a backoff).
+    CreateFailed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a run consumed.
