@@ -306,7 +306,11 @@ pub fn record_update(
     let ctx = Ctx::new(schemas, root);
     let scope = Scope::of(subresource);
     let old_fields = old.and_then(|o| o.pointer("/metadata/managedFields"));
-    let new_fields = new.pointer("/metadata/managedFields").cloned();
+    // Taken out: the object is compared without it, and it is written back at the end.
+    let new_fields = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|meta| meta.remove("managedFields"));
     let mut managed = if subresource.is_some() {
         decode_managed(old_fields).unwrap_or_default()
     } else if is_reset(new_fields.as_ref()) {
@@ -317,7 +321,6 @@ pub fn record_update(
             _ => decode_managed(old_fields).unwrap_or_default(),
         }
     };
-    remove_managed_fields(new);
     if managed.is_empty() {
         let creating = old.is_none_or(|o| {
             o.pointer("/metadata/uid")
@@ -328,11 +331,14 @@ pub fn record_update(
             return;
         }
     }
-    let mut old_obj = old
-        .filter(|v| v.is_object())
-        .cloned()
-        .unwrap_or_else(|| ctx.zero_object());
-    remove_managed_fields(&mut old_obj);
+    let zero;
+    let old_obj = match old.filter(|v| v.is_object()) {
+        Some(o) => o,
+        None => {
+            zero = ctx.zero_object();
+            &zero
+        }
+    };
     let api_version = new
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -350,7 +356,7 @@ pub fn record_update(
         subresource: subresource.unwrap_or(""),
         now,
     };
-    ctx.update_fields(scope, &old_obj, new, &mut managed, &op);
+    ctx.update_fields(scope, old_obj, new, &mut managed, &op);
     write_managed(new, &managed);
 }
 
@@ -1123,6 +1129,65 @@ impl<'a> Ctx<'a> {
         out
     }
 
+    /// [`Ctx::compare`] of what a write in `scope` may change, without copying either object:
+    /// for the status subresource only `status`; for the main resource everything but
+    /// `status` and `metadata.managedFields` (which the caller rewrites, and which `new` no
+    /// longer holds).
+    fn compare_scoped(&self, scope: Scope, old: &Value, new: &Value) -> Comparison {
+        let (Some(lm), Some(rm), Node::Map(root)) = (
+            old.as_object(),
+            new.as_object(),
+            self.classify2(self.root, Some(old), Some(new)),
+        ) else {
+            return self.compare(old, new);
+        };
+        let in_scope = |k: &str| match scope {
+            Scope::Status => k == "status",
+            Scope::Main => k != "status",
+        };
+        let mut out = Comparison::default();
+        let mut path = Vec::new();
+        let keys = lm
+            .keys()
+            .chain(rm.keys().filter(|k| !lm.contains_key(*k)))
+            .filter(|k| in_scope(k));
+        for k in keys {
+            let (lv, rv) = (lm.get(k), rm.get(k));
+            let ty = root.field(k).0;
+            path.push(Pe::Field(k.clone()));
+            match (
+                k.as_str(),
+                lv.and_then(Value::as_object),
+                rv.and_then(Value::as_object),
+            ) {
+                ("metadata", Some(lmeta), Some(rmeta)) => {
+                    if let Node::Map(meta) = self.classify2(ty, lv, rv) {
+                        let fields = lmeta
+                            .keys()
+                            .chain(rmeta.keys().filter(|f| !lmeta.contains_key(*f)))
+                            .filter(|f| f.as_str() != "managedFields");
+                        for f in fields {
+                            path.push(Pe::Field(f.clone()));
+                            self.compare_at(
+                                lmeta.get(f),
+                                rmeta.get(f),
+                                meta.field(f).0,
+                                &mut path,
+                                &mut out,
+                            );
+                            path.pop();
+                        }
+                    } else {
+                        self.compare_at(lv, rv, ty, &mut path, &mut out);
+                    }
+                }
+                _ => self.compare_at(lv, rv, ty, &mut path, &mut out),
+            }
+            path.pop();
+        }
+        out
+    }
+
     fn compare_at(
         &self,
         l: Option<&Value>,
@@ -1618,7 +1683,7 @@ impl<'a> Ctx<'a> {
         managed: &mut Vec<Entry>,
         op: &Op<'_>,
     ) {
-        let cmp = scope.filter_comparison(self.compare(old, new));
+        let cmp = scope.filter_comparison(self.compare_scoped(scope, old, new));
         let changed = cmp.modified.union(&cmp.added);
         for entry in managed.iter_mut() {
             entry.set = entry.set.difference(&changed).difference(&cmp.removed);

@@ -110,7 +110,37 @@ struct Entries {
     /// By controlling owner's uid: the objects themselves, so listing a large owner's
     /// objects costs no second lookup per object.
     by_owner: HashMap<String, HashMap<ObjectKey, Arc<Value>>>,
+    /// The part of `by_owner` that is not [settled](is_settled): what a controller of many
+    /// finished objects (a Job of 10,000 pods) still has to look at.
+    unsettled_by_owner: HashMap<String, HashMap<ObjectKey, Arc<Value>>>,
+    by_uid: HashMap<String, ObjectKey>,
     by_label: HashMap<(String, String), HashSet<ObjectKey>>,
+}
+
+/// An object that has finished for good: a pod in phase `Succeeded` or `Failed` that holds no
+/// finalizer (nothing is still to be done about it).
+pub fn is_settled(object: &Value) -> bool {
+    matches!(
+        object.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    ) && object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+}
+
+/// Removes `key` from the `owner` set of `map`, dropping the set when it empties.
+fn remove_owned(
+    map: &mut HashMap<String, HashMap<ObjectKey, Arc<Value>>>,
+    owner: &str,
+    key: &ObjectKey,
+) {
+    if let Some(set) = map.get_mut(owner) {
+        set.remove(key);
+        if set.is_empty() {
+            map.remove(owner);
+        }
+    }
 }
 
 impl Entries {
@@ -121,13 +151,12 @@ impl Entries {
         if let Some(set) = self.by_namespace.get_mut(&key.namespace) {
             set.remove(key);
         }
-        if let Some(owner) = controller_uid(&old)
-            && let Some(set) = self.by_owner.get_mut(owner)
-        {
-            set.remove(key);
-            if set.is_empty() {
-                self.by_owner.remove(owner);
-            }
+        if let Some(owner) = controller_uid(&old) {
+            remove_owned(&mut self.by_owner, owner, key);
+            remove_owned(&mut self.unsettled_by_owner, owner, key);
+        }
+        if self.by_uid.get(uid(&old)) == Some(key) {
+            self.by_uid.remove(uid(&old));
         }
         for pair in label_pairs(&old) {
             if let Some(set) = self.by_label.get_mut(&pair) {
@@ -149,6 +178,16 @@ impl Entries {
                 .entry(owner.to_string())
                 .or_default()
                 .insert(key.clone(), object.clone());
+            if !is_settled(&object) {
+                self.unsettled_by_owner
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(key.clone(), object.clone());
+            }
+        }
+        let object_uid = uid(&object);
+        if !object_uid.is_empty() {
+            self.by_uid.insert(object_uid.to_string(), key.clone());
         }
         for pair in label_pairs(&object) {
             self.by_label.entry(pair).or_default().insert(key.clone());
@@ -231,21 +270,28 @@ impl Cache {
 
     /// Objects whose controlling owner has uid `owner`.
     pub fn controlled_by(&self, owner: &str) -> Vec<Arc<Value>> {
-        self.controlled_by_where(owner, |_| true)
-    }
-
-    /// Objects whose controlling owner has uid `owner` and for which `keep` holds (tested
-    /// under the lock: the others are not even cloned).
-    pub fn controlled_by_where(
-        &self,
-        owner: &str,
-        keep: impl Fn(&Value) -> bool,
-    ) -> Vec<Arc<Value>> {
         self.read()
             .by_owner
             .get(owner)
-            .map(|objects| objects.values().filter(|o| keep(o)).cloned().collect())
+            .map(|objects| objects.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Objects whose controlling owner has uid `owner` and that are not
+    /// [settled](is_settled).
+    pub fn unsettled_controlled_by(&self, owner: &str) -> Vec<Arc<Value>> {
+        self.read()
+            .unsettled_by_owner
+            .get(owner)
+            .map(|objects| objects.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The object with this uid.
+    pub fn by_uid(&self, object_uid: &str) -> Option<Arc<Value>> {
+        let entries = self.read();
+        let key = entries.by_uid.get(object_uid)?;
+        entries.objects.get(key).cloned()
     }
 
     /// Objects of `namespace` matching `selector`. Equality requirements are answered from the

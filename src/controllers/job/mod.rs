@@ -36,7 +36,9 @@ use self::dependencies::Gate;
 use self::policy::FailureAction;
 use self::tracking::{Counts, has_finalizer};
 use super::events::{EventType, Recorder};
-use super::informer::{Cache, Informers, controller_ref, is_deleting, key_of, uid};
+use super::informer::{
+    Cache, Informers, controller_ref, controller_uid, is_deleting, is_settled, key_of, uid,
+};
 use super::pods::{is_ready, is_terminal};
 use super::replicaset::pod_from_template;
 use super::runner::{self, Action, Queue};
@@ -363,9 +365,15 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjectKey) -> Result<Action, ApiError> 
     // Finished pods already counted and released play no further part (but for per-index
     // failure counts): a Job of 10,000 completions need not look at them on every pass.
     let recorded = tracking::recorded(&job);
-    let pods: Vec<Arc<Value>> = ctx.pods.controlled_by_where(uid(&job), |p| {
-        !is_terminal(p) || has_finalizer(p) || recorded.contains(uid(p))
-    });
+    let mut pods = ctx.pods.unsettled_controlled_by(uid(&job));
+    // Settled pods (finished, no finalizer) matter only while the status still lists them.
+    pods.extend(
+        recorded
+            .iter()
+            .filter_map(|u| ctx.pods.by_uid(u))
+            .filter(|p| is_settled(p) && controller_uid(p) == Some(uid(&job))),
+    );
+    pods.retain(|p| !is_terminal(p) || has_finalizer(p) || recorded.contains(uid(p)));
     let by_uid: HashMap<&str, &Arc<Value>> = pods.iter().map(|p| (uid(p), p)).collect();
     let mut status = job["status"].clone();
     let tally = tracking::tally(&job, &by_uid);
