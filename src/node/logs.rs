@@ -14,9 +14,9 @@
 //! and output that ends without a newline is written as a `P` record when the
 //! writer is closed.
 //!
-//! Each container attempt has its own file, laid out like kubelet's
-//! `/var/log/pods` (see [`attempt_path`]). When a file would grow past
-//! [`LogLimits::max_file_bytes`] it is rotated to `<restart>.log.<n>`, `n`
+//! Each container attempt has its own file, in a directory per pod as in kubelet's
+//! `/var/log/pods` (see [`attempt_path`]), created at its first output. When a file would
+//! grow past [`LogLimits::max_file_bytes`] it is rotated to `<container>_<restart>.log.<n>`, `n`
 //! increasing with every rotation, and the oldest rotated files are deleted so
 //! that at most [`LogLimits::max_files`] files (the live one included, as with
 //! kubelet's `containerLogMaxFiles`) remain.
@@ -61,8 +61,8 @@ const STEP_INPUT: usize = 1 << 20;
 const POLL_MIN: Duration = Duration::from_millis(20);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
-/// Where a pod's logs live: `<root>/<namespace>_<pod>_<uid>/<container>/<restart>.log`
-/// (kubelet's /var/log/pods layout).
+/// Where a container attempt's log lives: `<root>/<namespace>_<pod>_<uid>/<container>_<restart>.log`
+/// (a directory per pod, as in kubelet's /var/log/pods).
 pub fn attempt_path(
     root: &Path,
     namespace: &str,
@@ -71,9 +71,10 @@ pub fn attempt_path(
     container: &str,
     restart: u32,
 ) -> PathBuf {
+    // One directory per pod, not one per container too: each inode ext4 allocates is a
+    // search of its bitmaps, and a Job of 10,000 pods made 20,000 directories.
     root.join(format!("{namespace}_{pod}_{uid}"))
-        .join(container)
-        .join(format!("{restart}.log"))
+        .join(format!("{container}_{restart}.log"))
 }
 
 /// The output stream a record came from.
@@ -171,7 +172,10 @@ impl Shared {
 struct WriterState {
     path: PathBuf,
     limits: LogLimits,
-    file: File,
+    /// The live file, opened (and its directories made) when the first records are written:
+    /// a container that prints nothing leaves no file (a Job of 10,000 silent tasks makes no
+    /// 20,000 directories).
+    file: Option<File>,
     /// Bytes in the live file, `buf` included.
     size: u64,
     /// Encoded records not yet written to `file`.
@@ -187,17 +191,20 @@ struct WriterState {
 }
 
 impl LogWriter {
-    /// Opens (creating it and its directories if needed) the log file at
-    /// `path` for appending. Rotated files use `path` plus `.<n>`.
+    /// A writer appending to the log file at `path`: opened now if it exists, else created
+    /// (with its directories) once there is something to write. Rotated files use `path`
+    /// plus `.<n>`.
     pub fn create(path: &Path, limits: LogLimits) -> io::Result<LogWriter> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata()?.len();
-        let next_seq = list_rotated(path)?.last().map_or(1, |(seq, _)| seq + 1);
+        let (file, size, next_seq) = match OpenOptions::new().append(true).open(path) {
+            Ok(file) => {
+                let size = file.metadata()?.len();
+                let next_seq = list_rotated(path)?.last().map_or(1, |(seq, _)| seq + 1);
+                (Some(file), size, next_seq)
+            }
+            // Rotation keeps the live path in place, so without it there is nothing rotated.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => (None, 0, 1),
+            Err(err) => return Err(err),
+        };
         let state = WriterState {
             path: path.to_path_buf(),
             limits,
@@ -375,15 +382,28 @@ impl WriterState {
         }
     }
 
-    /// Writes the buffered records to the live file. On error they are lost.
+    /// Writes the buffered records to the live file, creating it first if need be. On error
+    /// they are lost.
     fn flush(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.file.write_all(&self.buf);
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => match open_new_live(&self.path) {
+                Ok(file) => self.file.insert(file),
+                Err(err) => {
+                    tracing::warn!(path = %self.path.display(), %err, "cannot create the log file; output lost");
+                    self.size = 0;
+                    self.buf.clear();
+                    return Err(err);
+                }
+            },
+        };
+        let result = file.write_all(&self.buf);
         if result.is_err() {
             let lost = self.buf.len() as u64;
-            self.size = match self.file.metadata() {
+            self.size = match file.metadata() {
                 Ok(meta) => meta.len(),
                 Err(_) => self.size.saturating_sub(lost),
             };
@@ -411,7 +431,7 @@ impl WriterState {
                 .open(&tmp)
                 .and_then(|file| fs::rename(&tmp, &self.path).map(|()| file));
             match fresh {
-                Ok(file) => self.file = file,
+                Ok(file) => self.file = Some(file),
                 Err(err) => {
                     let _ = fs::remove_file(&tmp);
                     let _ = fs::remove_file(&rotated);
@@ -420,10 +440,12 @@ impl WriterState {
             }
         } else {
             fs::rename(&self.path, &rotated)?;
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            self.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
         }
         self.next_seq = seq + 1;
         self.size = 0;
@@ -740,14 +762,12 @@ impl Reader {
         }
     }
 
-    /// Opens the files at the start and, for `tail`, finds where to begin.
+    /// Opens the files at the start and, for `tail`, finds where to begin. No file yet is
+    /// no output yet (log files are created at the first write); a follower waits for it.
     fn start(&mut self) -> io::Result<()> {
         let mut sources = self.plan(None)?;
         if sources.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no log file at {}", self.path.display()),
-            ));
+            return Ok(());
         }
         if let Some(n) = self.tail {
             let starts = tail_starts(sources.make_contiguous(), n)?;
@@ -1059,6 +1079,16 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Opens the live file; `None` if it does not exist (after a short retry, for
 /// a writer that rotates by renaming).
+/// Creates (or opens) the live file at `path` for appending, with its directories.
+fn open_new_live(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
 fn open_live(path: &Path) -> io::Result<Option<File>> {
     for attempt in 0..3 {
         match File::open(path) {
@@ -1265,7 +1295,7 @@ mod tests {
                 "app",
                 2
             ),
-            PathBuf::from("/var/log/pods/default_web_1234/app/2.log")
+            PathBuf::from("/var/log/pods/default_web_1234/app_2.log")
         );
     }
 
@@ -1344,7 +1374,7 @@ mod tests {
         let writer = LogWriter::create(&path, LogLimits::default()).unwrap();
         writer.write(Stream::Stdout, b"soon\n");
         let deadline = Instant::now() + Duration::from_secs(5);
-        while fs::metadata(&path).unwrap().len() == 0 {
+        while fs::metadata(&path).map_or(0, |m| m.len()) == 0 {
             assert!(Instant::now() < deadline, "never flushed");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -1733,12 +1763,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_log_is_an_error() {
+    async fn a_missing_log_is_no_output_yet() {
         let dir = TempDir::new();
         let mut stream = Box::pin(read(&dir.0.join("7.log"), LogOptions::default(), async {}));
-        let err = stream.next().await.unwrap().unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn silent_writers_leave_no_file_and_followers_wait_for_one() {
+        let dir = TempDir::new();
+        let path = dir.0.join("ns_pod_uid/app/0.log");
+        let silent = LogWriter::create(&path, LogLimits::default()).unwrap();
+        silent.close();
+        assert!(!dir.0.join("ns_pod_uid").exists());
+
+        let follow = LogOptions {
+            follow: true,
+            ..LogOptions::default()
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let reader = tokio::spawn(
+            read(&path, follow, async move {
+                let _ = done_rx.await;
+            })
+            .map(|chunk| chunk.unwrap().to_vec())
+            .concat(),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let writer = LogWriter::create(&path, LogLimits::default()).unwrap();
+        writer.write(Stream::Stdout, b"late\n");
+        writer.close();
+        done_tx.send(()).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&out[..], b"late\n");
     }
 
     #[test]

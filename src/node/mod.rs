@@ -128,6 +128,18 @@ fn total_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Whether the container's current attempt has begun: it is running or has ended.
+fn attempt_began(pod: &Value, container: &str) -> bool {
+    ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .filter_map(|k| pod["status"][k].as_array())
+        .flatten()
+        .find(|s| s["name"] == container)
+        .is_some_and(|s| {
+            s["state"].get("running").is_some() || s["state"].get("terminated").is_some()
+        })
+}
+
 /// Errors starting the node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -507,7 +519,9 @@ impl NodeAgent {
             container,
             attempt,
         );
-        if !path.exists() {
+        // Log files are made at the first output: an attempt that has begun but printed
+        // nothing has none yet, and reads as empty.
+        if !path.exists() && !previous && !attempt_began(pod, container) {
             return Err(ApiError::bad_request(format!(
                 "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
             )));
