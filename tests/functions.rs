@@ -924,3 +924,59 @@ spec:
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_probes_over_http_and_tcp() {
+    let server = tokio::task::spawn_blocking(start).await.unwrap();
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+  - name: hello
+    image: hello-http:v1
+    ports: [{name: http, containerPort: 8080}]
+    startupProbe: {httpGet: {path: /started, port: http}, periodSeconds: 1}
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+    livenessProbe: {httpGet: {path: /alive, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unready}
+spec:
+  containers:
+  - name: hello
+    image: hello-http:v1
+    ports: [{containerPort: 8080}]
+    readinessProbe: {tcpSocket: {port: 9999}, periodSeconds: 1}
+"#,
+    );
+    // The startup probe's GET passes, then the TCP readiness probe makes it Ready.
+    let probed = eventually(60, || {
+        let p = server.kubectl_json(&["get", "pod", "probed", "-o", "json"]);
+        let s = &p["status"]["containerStatuses"][0];
+        (s["ready"] == true).then(|| s.clone())
+    });
+    assert_eq!(probed["started"], true, "{probed}");
+    // A port the function does not serve never makes it Ready; the event says why.
+    eventually(60, || {
+        let events = server.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=unready",
+        ]);
+        events
+            .contains("the function does not serve port 9999")
+            .then_some(())
+    });
+    let unready = server.kubectl_json(&["get", "pod", "unready", "-o", "json"]);
+    let status = &unready["status"]["containerStatuses"][0];
+    assert!(status["state"]["running"].is_object(), "{status}");
+    assert_eq!(status["ready"], false, "{status}");
+    // The liveness GET keeps passing: no restarts.
+    let probed = server.kubectl_json(&["get", "pod", "probed", "-o", "json"]);
+    assert_eq!(probed["status"]["containerStatuses"][0]["restartCount"], 0);
+}
