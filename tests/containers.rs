@@ -323,6 +323,11 @@ spec:
         "{message}"
     );
     assert_eq!(pod(&server, "nocmd")["status"]["phase"], "Pending");
+    let refused = server.kubectl_err(&["logs", "nocmd"]);
+    assert!(
+        refused.contains("is waiting to start: CreateContainerError"),
+        "{refused}"
+    );
     // A missing image: ErrImagePull, then ImagePullBackOff between attempts.
     let (reason, message) = eventually(60, || {
         let (r, m) = waiting_reason(&server, "missing");

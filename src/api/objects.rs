@@ -744,8 +744,8 @@ impl Objects {
         match subresource {
             Some("status") => {
                 // Only status changes through /status; everything else stays as stored.
-                let status = new.get("status").cloned();
-                new = old.clone();
+                let status = new.as_object_mut().and_then(|o| o.remove("status"));
+                new = all_but_status_from(old, new);
                 match status {
                     Some(s) => new["status"] = s,
                     None => {
@@ -787,7 +787,7 @@ impl Objects {
         }
         // System metadata is the server's.
         {
-            let old_meta = meta(old).clone();
+            let old_meta = meta(old);
             let meta = meta_mut(&mut new);
             for field in [
                 "uid",
@@ -1152,7 +1152,7 @@ impl Objects {
     /// resourceVersion, which spares the read; a stale copy falls back to [`Objects::bind`].
     pub async fn bind_cached(
         &self,
-        pod: &Value,
+        pod: &Arc<Value>,
         binding: &Value,
         opts: &WriteOptions,
     ) -> Result<(), ApiError> {
@@ -1452,7 +1452,7 @@ impl Objects {
     pub async fn modify_cached(
         &self,
         resource: &'static Resource,
-        cached: &Value,
+        cached: &Arc<Value>,
         subresource: Option<&str>,
         manager: &str,
         mut change: impl FnMut(&mut Value) -> bool,
@@ -1546,16 +1546,43 @@ impl Objects {
     }
 }
 
+/// `old` without its `status`, built from `new` where their top-level fields are equal
+/// (comparing is cheaper than copying: a status write from a controller changes nothing
+/// else). `new` must have no `status`.
+fn all_but_status_from(old: &Value, new: Value) -> Value {
+    let (Some(o), Value::Object(mut n)) = (old.as_object(), new) else {
+        let mut copy = old.clone();
+        if let Some(o) = copy.as_object_mut() {
+            o.remove("status");
+        }
+        return copy;
+    };
+    let same_keys = o.keys().filter(|k| k.as_str() != "status").eq(n.keys());
+    if !same_keys {
+        let mut copy = o.clone();
+        copy.remove("status");
+        return Value::Object(copy);
+    }
+    for (k, v) in o {
+        if let Some(mine) = n.get_mut(k)
+            && mine != v
+        {
+            *mine = v.clone();
+        }
+    }
+    Value::Object(n)
+}
+
 /// A cached copy of an object as the store's current state, at its resourceVersion (a write
 /// guarded by it fails with a Conflict if the copy is stale).
-fn as_stored(cached: &Value) -> Option<Stored> {
+fn as_stored(cached: &Arc<Value>) -> Option<Stored> {
     let revision = cached["metadata"]["resourceVersion"]
         .as_str()?
         .parse::<i64>()
         .ok()?;
     Some(Stored {
         revision,
-        object: Arc::new(cached.clone()),
+        object: cached.clone(),
     })
 }
 
@@ -1735,6 +1762,25 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_writes_keep_everything_else_as_stored() {
+        let old = json!({"kind": "Pod", "metadata": {"name": "a", "labels": {"x": "1"}},
+            "spec": {"n": 1}, "status": {"phase": "Running"}});
+        let changed = json!({"kind": "Pod", "metadata": {"name": "a", "labels": {"x": "2"}},
+            "spec": {"n": 1}});
+        let expected = json!({"kind": "Pod", "metadata": {"name": "a", "labels": {"x": "1"}},
+            "spec": {"n": 1}});
+        assert_eq!(all_but_status_from(&old, changed), expected);
+        let reordered = json!({"spec": {"n": 2}, "kind": "Pod", "extra": true});
+        let out = all_but_status_from(&old, reordered);
+        assert_eq!(out, expected);
+        assert_eq!(
+            out.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["kind", "metadata", "spec"]
+        );
+        assert_eq!(all_but_status_from(&old, json!(null)), expected);
+    }
 
     #[test]
     fn unknown_fields_are_found_by_path() {

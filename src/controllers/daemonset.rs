@@ -300,7 +300,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
 
 async fn update_status(
     ctx: &Ctx,
-    ds: &Value,
+    ds: &Arc<Value>,
     revision: &str,
     desired: i64,
     misscheduled: i64,

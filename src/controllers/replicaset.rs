@@ -260,7 +260,7 @@ fn desired_status(rs: &Value, counts: &Counts, create_error: Option<&ApiError>) 
 
 async fn update_status(
     ctx: &Ctx,
-    rs: &Value,
+    rs: &Arc<Value>,
     counts: &Counts,
     create_error: Option<&ApiError>,
 ) -> Result<(), ApiError> {

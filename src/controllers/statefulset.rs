@@ -329,7 +329,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
     Ok(Action::AwaitChange)
 }
 
-async fn update_status(ctx: &Ctx, set: &Value, revision: &str) -> Result<(), ApiError> {
+async fn update_status(ctx: &Ctx, set: &Arc<Value>, revision: &str) -> Result<(), ApiError> {
     let pods: Vec<Arc<Value>> = ctx
         .pods
         .controlled_by(uid(set))

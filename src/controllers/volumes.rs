@@ -154,7 +154,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Action, ApiError> {
 
 /// A volume's claim is gone: with reclaim policy Delete the volume and its directory go;
 /// otherwise it is marked Released and kept.
-async fn release(ctx: &Ctx, volume: &Value) -> Result<(), ApiError> {
+async fn release(ctx: &Ctx, volume: &Arc<Value>) -> Result<(), ApiError> {
     if volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete" {
         if let Some(path) = volume["spec"]["hostPath"]["path"].as_str() {
             let path = PathBuf::from(path);

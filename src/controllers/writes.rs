@@ -18,12 +18,12 @@ use crate::api::selector::LabelSelector;
 pub async fn write_status(
     objects: &Objects,
     cache: &Cache,
-    object: &Value,
+    object: &Arc<Value>,
     status: &Value,
     manager: &str,
 ) -> Result<Arc<Value>, ApiError> {
     if object["status"] == *status {
-        return Ok(Arc::new(object.clone()));
+        return Ok(object.clone());
     }
     let object_uid = uid(object).to_string();
     let written = objects
@@ -46,8 +46,8 @@ pub async fn write_status(
             cache.observe(updated.clone());
             Ok(updated)
         }
-        Ok(None) => Ok(Arc::new(object.clone())),
-        Err(e) if e.reason == Reason::NotFound => Ok(Arc::new(object.clone())),
+        Ok(None) => Ok(object.clone()),
+        Err(e) if e.reason == Reason::NotFound => Ok(object.clone()),
         Err(e) => Err(e),
     }
 }

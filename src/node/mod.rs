@@ -128,16 +128,13 @@ fn total_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Whether the container's current attempt has begun: it is running or has ended.
-fn attempt_began(pod: &Value, container: &str) -> bool {
+/// The status of one of the pod's containers (init containers included).
+fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
     ["containerStatuses", "initContainerStatuses"]
         .iter()
         .filter_map(|k| pod["status"][k].as_array())
         .flatten()
         .find(|s| s["name"] == container)
-        .is_some_and(|s| {
-            s["state"].get("running").is_some() || s["state"].get("terminated").is_some()
-        })
 }
 
 /// Errors starting the node.
@@ -488,19 +485,19 @@ impl NodeAgent {
     ) -> Result<PathBuf, ApiError> {
         let meta = &pod["metadata"];
         let name = meta["name"].as_str().unwrap_or_default();
-        let restarts = ["containerStatuses", "initContainerStatuses"]
-            .iter()
-            .filter_map(|k| {
-                pod.pointer(&format!("/status/{k}"))
-                    .and_then(Value::as_array)
-            })
-            .flatten()
-            .find(|s| s["name"] == container)
-            .map(|s| s["restartCount"].as_u64().unwrap_or(0) as u32);
-        let Some(restarts) = restarts else {
-            return Err(ApiError::bad_request(format!(
-                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-            )));
+        let status = container_status(pod, container);
+        // As the kubelet says it: the waiting reason (ErrImagePull, CreateContainerError, ...).
+        let waiting = || {
+            let reason = status
+                .and_then(|s| s.pointer("/state/waiting/reason"))
+                .and_then(Value::as_str)
+                .unwrap_or("ContainerCreating");
+            ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+            ))
+        };
+        let Some(restarts) = status.map(|s| s["restartCount"].as_u64().unwrap_or(0) as u32) else {
+            return Err(waiting());
         };
         let attempt = if previous {
             restarts.checked_sub(1).ok_or_else(|| {
@@ -521,10 +518,11 @@ impl NodeAgent {
         );
         // Log files are made at the first output: an attempt that has begun but printed
         // nothing has none yet, and reads as empty.
-        if !path.exists() && !previous && !attempt_began(pod, container) {
-            return Err(ApiError::bad_request(format!(
-                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-            )));
+        let began = status.is_some_and(|s| {
+            s["state"].get("running").is_some() || s["state"].get("terminated").is_some()
+        });
+        if !path.exists() && !previous && !began {
+            return Err(waiting());
         }
         Ok(path)
     }

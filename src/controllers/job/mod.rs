@@ -181,11 +181,11 @@ fn set_condition(status: &mut Value, kind: &str, state: &str, reason: &str, mess
     status["conditions"] = json!(conditions);
 }
 
-async fn write_status(ctx: &Ctx, job: &Value, status: &Value) -> Result<Arc<Value>, ApiError> {
+async fn write_status(ctx: &Ctx, job: &Arc<Value>, status: &Value) -> Result<Arc<Value>, ApiError> {
     writes::write_status(&ctx.objects, &ctx.jobs, job, status, MANAGER).await
 }
 
-async fn remove_finalizer(ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
+async fn remove_finalizer(ctx: &Ctx, pod: &Arc<Value>) -> Result<(), ApiError> {
     let pod_uid = uid(pod).to_string();
     match ctx
         .objects
