@@ -14,9 +14,9 @@
 //! and output that ends without a newline is written as a `P` record when the
 //! writer is closed.
 //!
-//! Each container attempt has its own file, in a directory per pod as in kubelet's
-//! `/var/log/pods` (see [`attempt_path`]), created at its first output. When a file would
-//! grow past [`LogLimits::max_file_bytes`] it is rotated to `<container>_<restart>.log.<n>`, `n`
+//! Each container attempt has its own file, named as in kubelet's `/var/log/pods` but with
+//! no directories (see [`attempt_path`]), created at its first output. When a file would
+//! grow past [`LogLimits::max_file_bytes`] it is rotated to `<file>.rotated/<n>`, `n`
 //! increasing with every rotation, and the oldest rotated files are deleted so
 //! that at most [`LogLimits::max_files`] files (the live one included, as with
 //! kubelet's `containerLogMaxFiles`) remain.
@@ -61,8 +61,8 @@ const STEP_INPUT: usize = 1 << 20;
 const POLL_MIN: Duration = Duration::from_millis(20);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
-/// Where a container attempt's log lives: `<root>/<namespace>_<pod>_<uid>/<container>_<restart>.log`
-/// (a directory per pod, as in kubelet's /var/log/pods).
+/// Where a container attempt's log lives: `<root>/<namespace>_<pod>_<uid>_<container>_<restart>.log`
+/// (kubelet's /var/log/pods names, flattened). Its rotated files go to `<that>.rotated/<n>`.
 pub fn attempt_path(
     root: &Path,
     namespace: &str,
@@ -71,10 +71,11 @@ pub fn attempt_path(
     container: &str,
     restart: u32,
 ) -> PathBuf {
-    // One directory per pod, not one per container too: each inode ext4 allocates is a
-    // search of its bitmaps, and a Job of 10,000 pods made 20,000 directories.
-    root.join(format!("{namespace}_{pod}_{uid}"))
-        .join(format!("{container}_{restart}.log"))
+    // A file directly under the root, no directory per pod or container: each inode ext4
+    // allocates is a search of its bitmaps (a directory's costlier still), and a Job of
+    // 10,000 pods made 20,000 directories. Names cannot clash: namespace, pod and container
+    // names hold no `_`.
+    root.join(format!("{namespace}_{pod}_{uid}_{container}_{restart}.log"))
 }
 
 /// The output stream a record came from.
@@ -421,7 +422,9 @@ impl WriterState {
     fn rotate(&mut self) -> io::Result<()> {
         self.flush()?;
         let seq = self.next_seq;
-        let rotated = suffixed(&self.path, &seq.to_string());
+        let dir = rotated_dir(&self.path);
+        fs::create_dir_all(&dir)?;
+        let rotated = dir.join(seq.to_string());
         if fs::hard_link(&self.path, &rotated).is_ok() {
             let tmp = suffixed(&self.path, "tmp");
             let _ = fs::remove_file(&tmp);
@@ -496,6 +499,25 @@ fn schedule_flush(shared: &Arc<Shared>) -> bool {
 }
 
 /// `path` with `.<suffix>` appended to its file name.
+/// The directory of a live log file's rotated files (made at its first rotation).
+fn rotated_dir(path: &Path) -> PathBuf {
+    suffixed(path, "rotated")
+}
+
+/// Removes an attempt's log: the live file and its rotated files.
+pub fn remove_attempt(path: &Path) {
+    let _ = fs::remove_file(path);
+    let _ = fs::remove_dir_all(rotated_dir(path));
+}
+
+/// The uid of the pod a log file or directory under the logs root belongs to, from its name
+/// (`<namespace>_<pod>_<uid>...`).
+pub fn pod_uid_of(name: &str) -> Option<&str> {
+    name.split('_')
+        .nth(2)
+        .map(|u| u.split('.').next().unwrap_or(u))
+}
+
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
@@ -503,31 +525,23 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The rotated files of the log at `path` (`<path>.<n>`), oldest (lowest `n`) first.
+/// The rotated files of the log at `path` (`<path>.rotated/<n>`), oldest (lowest `n`) first.
 fn list_rotated(path: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(Vec::new());
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let entries = match fs::read_dir(dir) {
+    let entries = match fs::read_dir(rotated_dir(path)) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(err),
     };
-    let prefix = format!("{name}.");
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(suffix) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+        let Some(seq) = file_name.to_str() else {
             continue;
         };
-        if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        if let Ok(seq) = suffix.parse::<u64>() {
+        if let Ok(seq) = seq.parse::<u64>() {
             found.push((seq, entry.path()));
         }
     }
@@ -1295,8 +1309,16 @@ mod tests {
                 "app",
                 2
             ),
-            PathBuf::from("/var/log/pods/default_web_1234/app_2.log")
+            PathBuf::from("/var/log/pods/default_web_1234_app_2.log")
         );
+        for name in [
+            "default_web_12-ab_app_2.log",
+            "default_web_12-ab_app_2.log.rotated",
+            "default_web_12-ab",
+        ] {
+            assert_eq!(pod_uid_of(name), Some("12-ab"), "{name}");
+        }
+        assert_eq!(pod_uid_of("stray.txt"), None);
     }
 
     #[test]
@@ -1603,8 +1625,10 @@ mod tests {
         writer.close();
         let mut files = 0;
         let mut total = 0;
-        for entry in fs::read_dir(&dir.0).unwrap() {
-            let meta = entry.unwrap().metadata().unwrap();
+        let rotated = fs::read_dir(rotated_dir(&path)).unwrap();
+        let all = rotated.map(|e| e.unwrap().path()).chain([path.clone()]);
+        for file in all {
+            let meta = fs::metadata(file).unwrap();
             assert!(meta.len() <= limits.max_file_bytes, "{}", meta.len());
             files += 1;
             total += meta.len();

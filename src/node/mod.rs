@@ -13,7 +13,7 @@ mod probe;
 pub mod status;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,6 +126,27 @@ fn total_memory() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+/// Removes the logs of pods that no longer exist (deleted while the server was down).
+fn remove_orphaned_logs(dir: &std::path::Path, known: &HashSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(uid) = name.to_str().and_then(logs::pod_uid_of) else {
+            continue;
+        };
+        if !known.contains(uid) {
+            let path = entry.path();
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 /// The status of one of the pod's containers (init containers included).
@@ -447,7 +468,20 @@ impl NodeAgent {
             }
         };
         match self.objects.store().list("pods", None, None, None).await {
-            Ok(page) => resync(&self, page),
+            Ok(page) => {
+                let known: HashSet<String> = page
+                    .items
+                    .iter()
+                    .filter_map(|p| p.object.pointer("/metadata/uid").and_then(Value::as_str))
+                    .map(String::from)
+                    .collect();
+                // Before any worker runs: a pod created meanwhile is not in `known`.
+                let logs_dir = self.logs_dir();
+                let _ =
+                    tokio::task::spawn_blocking(move || remove_orphaned_logs(&logs_dir, &known))
+                        .await;
+                resync(&self, page)
+            }
             Err(error) => tracing::error!(%error, "node agent could not list pods"),
         }
         loop {

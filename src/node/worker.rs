@@ -404,10 +404,28 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
     }
     writer.abort();
     // The pod is gone: its volumes and logs go with it.
-    let dir_name = format!("{}_{}_{}", pod.namespace, pod.name, pod.uid);
     release_host(&agent, &pod.uid);
     let _ = std::fs::remove_dir_all(agent.pods_dir().join(&pod.uid));
-    let _ = std::fs::remove_dir_all(agent.logs_dir().join(dir_name));
+    let attempts: Vec<(String, u32)> = {
+        let s = pod.state.lock().expect("pod state");
+        s.init
+            .iter()
+            .chain(&s.containers)
+            .map(|c| (c.name.clone(), c.restart_count))
+            .collect()
+    };
+    for (container, restarts) in attempts {
+        for restart in 0..=restarts {
+            super::logs::remove_attempt(&super::logs::attempt_path(
+                &agent.logs_dir(),
+                &pod.namespace,
+                &pod.name,
+                &pod.uid,
+                &container,
+                restart,
+            ));
+        }
+    }
 }
 
 /// What a container runs.
