@@ -80,6 +80,21 @@ fn assert_clean(data: &Path, uids: &[String]) {
     }
 }
 
+/// A registry holding the busybox image, and that image's reference.
+async fn busybox_registry() -> (oci::Registry, String) {
+    let registry = oci::start_registry();
+    push_busybox(&registry).await;
+    let image = format!("{}/skiff/bb:v1", registry.addr);
+    (registry, image)
+}
+
+/// A server on a fresh data dir (started off the async workers).
+async fn start_server() -> Server {
+    tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
+        .await
+        .unwrap()
+}
+
 async fn push_busybox(registry: &oci::Registry) {
     oci::push(
         registry,
@@ -94,9 +109,7 @@ async fn push_busybox(registry: &oci::Registry) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn container_pods_pull_run_log_and_keep_their_limits() {
-    let registry = oci::start_registry();
-    push_busybox(&registry).await;
-    let image = format!("{}/skiff/bb:v1", registry.addr);
+    let (registry, image) = busybox_registry().await;
     let server = tokio::task::spawn_blocking(|| {
         Server::start_with(
             tempfile::tempdir().unwrap(),
@@ -385,13 +398,8 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mixed_pods_share_volumes_and_restarts_leak_nothing() {
-    let registry = oci::start_registry();
-    push_busybox(&registry).await;
-    let image = format!("{}/skiff/bb:v1", registry.addr);
-    let mut server =
-        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
-            .await
-            .unwrap();
+    let (_registry, image) = busybox_registry().await;
+    let mut server = start_server().await;
     import_guests(&server, &[("ci-check", "ci-check:v1")]);
     // The reading container's image comes from an OCI archive (air-gapped), never pulled.
     let archive = server.dir().join("reader.tar");
@@ -489,13 +497,8 @@ fn container_status(server: &Server, name: &str, container: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_gate_readiness_and_restart_both_kinds() {
-    let registry = oci::start_registry();
-    push_busybox(&registry).await;
-    let image = format!("{}/skiff/bb:v1", registry.addr);
-    let server =
-        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
-            .await
-            .unwrap();
+    let (_registry, image) = busybox_registry().await;
+    let server = start_server().await;
     import_guests(&server, &[("sleeper", "sleeper:v1")]);
     server.apply(&format!(
         r#"
@@ -568,13 +571,8 @@ fn seconds_between(from: &Value, to: &Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn startup_probes_hold_the_others_and_restarts_stop_gracefully() {
-    let registry = oci::start_registry();
-    push_busybox(&registry).await;
-    let image = format!("{}/skiff/bb:v1", registry.addr);
-    let server =
-        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
-            .await
-            .unwrap();
+    let (_registry, image) = busybox_registry().await;
+    let server = start_server().await;
     // `slow` starts after 8 s; until then neither its readiness probe (which would pass) nor
     // its liveness probe (which fails) runs. After it, liveness restarts it with SIGTERM,
     // which it handles. `stubborn` ignores SIGTERM: it is killed after the grace period.
@@ -690,10 +688,7 @@ async fn bad_images_are_refused_with_kubernetes_reasons() {
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0xff;
     std::fs::write(&stored, corrupt).unwrap();
-    let server =
-        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
-            .await
-            .unwrap();
+    let server = start_server().await;
     server.apply(&format!(
         r#"
 apiVersion: v1
@@ -852,13 +847,8 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_and_functions_share_services_and_ingress() {
-    let registry = oci::start_registry();
-    push_busybox(&registry).await;
-    let image = format!("{}/skiff/bb:v1", registry.addr);
-    let server =
-        tokio::task::spawn_blocking(|| Server::start_with(tempfile::tempdir().unwrap(), &[]))
-            .await
-            .unwrap();
+    let (_registry, image) = busybox_registry().await;
+    let server = start_server().await;
     common::import_image(
         &server,
         &common::example_components().join("hello_http.wasm"),

@@ -1761,29 +1761,38 @@ mod tests {
         writer.write(Stream::Stdout, b"a\nb\nc\n");
         writer.close();
         let writer = LogWriter::create(&path, LogLimits::default()).unwrap();
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let options = LogOptions {
             follow: true,
             tail_lines: Some(1),
             ..LogOptions::default()
         };
+        let out = follow_while(&path, options, || {
+            writer.write(Stream::Stderr, b"d\n");
+            writer.write(Stream::Stdout, b"e\n");
+            writer.close();
+        })
+        .await;
+        assert_eq!(&out[..], b"c\nd\ne\n");
+    }
+
+    /// Follows the log at `path` while `write` runs (50 ms after the reader began), then
+    /// ends the follow and returns everything read.
+    async fn follow_while(path: &Path, options: LogOptions, write: impl FnOnce()) -> Vec<u8> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let reader = tokio::spawn(
-            read(&path, options, async {
+            read(path, options, async move {
                 let _ = done_rx.await;
             })
             .map(|chunk| chunk.unwrap().to_vec())
             .concat(),
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        writer.write(Stream::Stderr, b"d\n");
-        writer.write(Stream::Stdout, b"e\n");
-        writer.close();
+        write();
         done_tx.send(()).unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(10), reader)
+        tokio::time::timeout(Duration::from_secs(10), reader)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(&out[..], b"c\nd\ne\n");
+            .unwrap()
     }
 
     #[tokio::test]
@@ -1805,23 +1814,12 @@ mod tests {
             follow: true,
             ..LogOptions::default()
         };
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let reader = tokio::spawn(
-            read(&path, follow, async move {
-                let _ = done_rx.await;
-            })
-            .map(|chunk| chunk.unwrap().to_vec())
-            .concat(),
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let writer = LogWriter::create(&path, LogLimits::default()).unwrap();
-        writer.write(Stream::Stdout, b"late\n");
-        writer.close();
-        done_tx.send(()).unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(10), reader)
-            .await
-            .unwrap()
-            .unwrap();
+        let out = follow_while(&path, follow, || {
+            let writer = LogWriter::create(&path, LogLimits::default()).unwrap();
+            writer.write(Stream::Stdout, b"late\n");
+            writer.close();
+        })
+        .await;
         assert_eq!(&out[..], b"late\n");
     }
 
