@@ -414,7 +414,9 @@ impl Batch {
         *revision += 1;
         let rev = *revision;
         set_resource_version(&mut object, rev);
-        let text: Arc<str> = Arc::from(object.to_string());
+        // Straight into a buffer (a `Value`'s `Display` goes through the formatter, slower on
+        // this single writer's path); serialising a `Value` cannot fail.
+        let text: Arc<str> = Arc::from(serde_json::to_string(&object).unwrap_or_default());
         let object = Arc::new(object);
         let prev = current.as_ref();
         self.events.push(EventRow {
