@@ -1139,53 +1139,69 @@ impl<'a> Ctx<'a> {
             new.as_object(),
             self.classify2(self.root, Some(old), Some(new)),
         ) else {
-            return self.compare(old, new);
-        };
-        let in_scope = |k: &str| match scope {
-            Scope::Status => k == "status",
-            Scope::Main => k != "status",
+            return scope.filter_comparison(self.compare(old, new));
         };
         let mut out = Comparison::default();
         let mut path = Vec::new();
-        let keys = lm
-            .keys()
-            .chain(rm.keys().filter(|k| !lm.contains_key(*k)))
-            .filter(|k| in_scope(k));
-        for k in keys {
-            let (lv, rv) = (lm.get(k), rm.get(k));
-            let ty = root.field(k).0;
-            path.push(Pe::Field(k.clone()));
-            match (
-                k.as_str(),
-                lv.and_then(Value::as_object),
-                rv.and_then(Value::as_object),
-            ) {
-                ("metadata", Some(lmeta), Some(rmeta)) => {
-                    if let Node::Map(meta) = self.classify2(ty, lv, rv) {
-                        let fields = lmeta
-                            .keys()
-                            .chain(rmeta.keys().filter(|f| !lmeta.contains_key(*f)))
-                            .filter(|f| f.as_str() != "managedFields");
-                        for f in fields {
-                            path.push(Pe::Field(f.clone()));
-                            self.compare_at(
-                                lmeta.get(f),
-                                rmeta.get(f),
-                                meta.field(f).0,
-                                &mut path,
-                                &mut out,
-                            );
-                            path.pop();
-                        }
-                    } else {
-                        self.compare_at(lv, rv, ty, &mut path, &mut out);
-                    }
+        let in_scope = |k: &str| match scope {
+            Scope::Status => k == "status",
+            Scope::Main => k != "status" && k != "metadata",
+        };
+        self.compare_fields(Some(lm), Some(rm), &root, in_scope, &mut path, &mut out);
+        let (lv, rv) = (lm.get("metadata"), rm.get("metadata"));
+        if scope == Scope::Main && (lv.is_some() || rv.is_some()) {
+            let ty = root.field("metadata").0;
+            path.push(Pe::Field("metadata".into()));
+            match (self.classify2(ty, lv, rv), lv.and_then(Value::as_object)) {
+                (Node::Map(meta), Some(lmeta)) if rv.is_some_and(Value::is_object) => {
+                    let rmeta = rv.and_then(Value::as_object);
+                    let not_managed = |f: &str| f != "managedFields";
+                    self.compare_fields(
+                        Some(lmeta),
+                        rmeta,
+                        &meta,
+                        not_managed,
+                        &mut path,
+                        &mut out,
+                    );
                 }
                 _ => self.compare_at(lv, rv, ty, &mut path, &mut out),
             }
             path.pop();
         }
         out
+    }
+
+    /// Compares the fields of two maps of type `m` that `keep` admits: those of `lm` in order,
+    /// then those only `rm` has.
+    fn compare_fields(
+        &self,
+        lm: Option<&Map<String, Value>>,
+        rm: Option<&Map<String, Value>>,
+        m: &MapTy<'a>,
+        keep: impl Fn(&str) -> bool,
+        path: &mut Vec<Pe>,
+        out: &mut Comparison,
+    ) {
+        let only_right = rm
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !lm.is_some_and(|o| o.contains_key(*k)))
+            .map(|(k, _)| k);
+        for k in lm.into_iter().flat_map(Map::keys).chain(only_right) {
+            if !keep(k) {
+                continue;
+            }
+            path.push(Pe::Field(k.clone()));
+            self.compare_at(
+                lm.and_then(|o| o.get(k)),
+                rm.and_then(|o| o.get(k)),
+                m.field(k).0,
+                path,
+                out,
+            );
+            path.pop();
+        }
     }
 
     fn compare_at(
@@ -1210,25 +1226,7 @@ impl<'a> Ctx<'a> {
                 if lm.is_none_or(Map::is_empty) && rm.is_none_or(Map::is_empty) {
                     true
                 } else {
-                    for (k, lv) in lm.into_iter().flatten() {
-                        path.push(Pe::Field(k.clone()));
-                        self.compare_at(
-                            Some(lv),
-                            rm.and_then(|o| o.get(k)),
-                            m.field(k).0,
-                            path,
-                            out,
-                        );
-                        path.pop();
-                    }
-                    for (k, rv) in rm.into_iter().flatten() {
-                        if lm.is_some_and(|o| o.contains_key(k)) {
-                            continue;
-                        }
-                        path.push(Pe::Field(k.clone()));
-                        self.compare_at(None, Some(rv), m.field(k).0, path, out);
-                        path.pop();
-                    }
+                    self.compare_fields(lm, rm, &m, |_| true, path, out);
                     false
                 }
             }
@@ -1683,7 +1681,7 @@ impl<'a> Ctx<'a> {
         managed: &mut Vec<Entry>,
         op: &Op<'_>,
     ) {
-        let cmp = scope.filter_comparison(self.compare_scoped(scope, old, new));
+        let cmp = self.compare_scoped(scope, old, new);
         let changed = cmp.modified.union(&cmp.added);
         for entry in managed.iter_mut() {
             entry.set = entry.set.difference(&changed).difference(&cmp.removed);

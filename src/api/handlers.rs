@@ -22,6 +22,7 @@ use super::resources::{Resource, by_plural};
 use super::selector::{FieldSelector, LabelSelector};
 use super::table;
 use super::watch;
+use crate::node::container_status;
 
 /// What a path under `/api` or `/apis` names.
 #[derive(Debug)]
@@ -691,19 +692,8 @@ async fn logs(
     let options = log_options(params)?;
     let previous = truthy(params, "previous");
     let path = agent.log_path(&pod.object, &container, previous)?;
-    let restart = pod
-        .object
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .chain(
-            pod.object
-                .pointer("/status/initContainerStatuses")
-                .and_then(Value::as_array),
-        )
-        .flatten()
-        .find(|s| s["name"] == container.as_str())
-        .and_then(|s| s["restartCount"].as_u64());
+    let restart =
+        container_status(&pod.object, &container).and_then(|s| s["restartCount"].as_u64());
     // Following ends when this attempt ends: the container stops running, restarts, or the
     // pod goes.
     let objects = state.objects.clone();
@@ -714,25 +704,10 @@ async fn logs(
             let Ok(current) = objects.get(resource, &ns, &pod_name).await else {
                 return;
             };
-            let status = current
-                .object
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .chain(
-                    current
-                        .object
-                        .pointer("/status/initContainerStatuses")
-                        .and_then(Value::as_array),
-                )
-                .flatten()
-                .find(|s| s["name"] == watched.as_str())
-                .cloned();
-            let running = status
-                .as_ref()
-                .is_some_and(|s| s.pointer("/state/running").is_some());
-            let same = status.as_ref().and_then(|s| s["restartCount"].as_u64()) == restart;
-            let waiting_first = status.as_ref().is_some_and(|s| {
+            let status = container_status(&current.object, &watched);
+            let running = status.is_some_and(|s| s.pointer("/state/running").is_some());
+            let same = status.and_then(|s| s["restartCount"].as_u64()) == restart;
+            let waiting_first = status.is_some_and(|s| {
                 s.pointer("/state/waiting").is_some() && s["lastState"] == json!({})
             });
             let still_running = running && same;

@@ -120,13 +120,11 @@ struct Entries {
 /// An object that has finished for good: a pod in phase `Succeeded` or `Failed` that holds no
 /// finalizer (nothing is still to be done about it).
 pub fn is_settled(object: &Value) -> bool {
-    matches!(
-        object.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    ) && object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
+    super::pods::is_terminal(object)
+        && object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
 }
 
 /// Removes `key` from the `owner` set of `map`, dropping the set when it empties.

@@ -193,8 +193,8 @@ struct WriterState {
 
 impl LogWriter {
     /// A writer appending to the log file at `path`: opened now if it exists, else created
-    /// (with its directories) once there is something to write. Rotated files use `path`
-    /// plus `.<n>`.
+    /// (with its directories) once there is something to write. Rotated files go to
+    /// `<path>.rotated/<n>`.
     pub fn create(path: &Path, limits: LogLimits) -> io::Result<LogWriter> {
         let (file, size, next_seq) = match OpenOptions::new().append(true).open(path) {
             Ok(file) => {
@@ -443,12 +443,7 @@ impl WriterState {
             }
         } else {
             fs::rename(&self.path, &rotated)?;
-            self.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            self.file = Some(open_new_live(&self.path)?);
         }
         self.next_seq = seq + 1;
         self.size = 0;
@@ -498,7 +493,6 @@ fn schedule_flush(shared: &Arc<Shared>) -> bool {
     }
 }
 
-/// `path` with `.<suffix>` appended to its file name.
 /// The directory of a live log file's rotated files (made at its first rotation).
 fn rotated_dir(path: &Path) -> PathBuf {
     suffixed(path, "rotated")
@@ -518,6 +512,7 @@ pub fn pod_uid_of(name: &str) -> Option<&str> {
         .map(|u| u.split('.').next().unwrap_or(u))
 }
 
+/// `path` with `.<suffix>` appended to its file name.
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
@@ -1091,8 +1086,6 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Opens the live file; `None` if it does not exist (after a short retry, for
-/// a writer that rotates by renaming).
 /// Creates (or opens) the live file at `path` for appending, with its directories.
 fn open_new_live(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent()
@@ -1103,6 +1096,8 @@ fn open_new_live(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// Opens the live file; `None` if it does not exist (after a short retry, for
+/// a writer that rotates by renaming).
 fn open_live(path: &Path) -> io::Result<Option<File>> {
     for attempt in 0..3 {
         match File::open(path) {

@@ -150,7 +150,7 @@ fn remove_orphaned_logs(dir: &std::path::Path, known: &HashSet<String>) {
 }
 
 /// The status of one of the pod's containers (init containers included).
-fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+pub fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
     ["containerStatuses", "initContainerStatuses"]
         .iter()
         .filter_map(|k| pod["status"][k].as_array())
