@@ -282,6 +282,12 @@ pub fn apply(
     Ok(object)
 }
 
+/// The object a create of `root` is compared against (see [`record_update`]); the same for
+/// every create of a kind, so it can be worked out once.
+pub fn zero_object(schemas: &Map<String, Value>, root: &str) -> Value {
+    Ctx::new(schemas, root).zero_object()
+}
+
 /// Record a non-apply write (create/update/patch with operation "Update") by `manager` in `new.metadata.managedFields`:
 /// fields changed or added relative to `old` (all fields for a create) become owned by `manager` (merged into its existing Update entry for the same apiVersion/subresource) and are removed from other managers' sets; fields removed are dropped from everyone's sets; entries with empty sets are removed.
 ///

@@ -215,17 +215,22 @@ fn tracks_generation(resource: &Resource) -> bool {
 
 /// Whether anything but metadata and status differs: what bumps `generation`.
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Map<String, Value> {
-        v.as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    strip(old) != strip(new)
+    let empty = Map::new();
+    !same_fields_but(
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+        &["metadata", "status"],
+    )
+}
+
+/// Whether two maps are equal once the `ignored` keys are left out of both.
+fn same_fields_but(a: &Map<String, Value>, b: &Map<String, Value>, ignored: &[&str]) -> bool {
+    let counted =
+        |m: &Map<String, Value>| m.keys().filter(|k| !ignored.contains(&k.as_str())).count();
+    counted(a) == counted(b)
+        && a.iter()
+            .filter(|(k, _)| !ignored.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Collects the paths of fields present (non-null) in `input` but dropped by normalisation.
@@ -567,8 +572,10 @@ impl Objects {
         self.check_namespace(resource, namespace).await?;
         if record_fields {
             let root = self.root(resource);
+            // A create compares against the type's zero object; passing the one worked out
+            // at start is the same as passing none, without working it out again.
             apply::record_update(
-                None,
+                self.openapi.zero_object(&root),
                 &mut object,
                 &opts.field_manager,
                 None,
@@ -1640,13 +1647,7 @@ fn unchanged(new: &Value, stored: &Value) -> bool {
             let (Some(m1), Some(m2)) = (v.as_object(), b.get(k).and_then(Value::as_object)) else {
                 return false;
             };
-            let strip = |m: &Map<String, Value>| -> Map<String, Value> {
-                m.iter()
-                    .filter(|(k, _)| *k != "resourceVersion")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            };
-            strip(m1) == strip(m2)
+            same_fields_but(m1, m2, &["resourceVersion"])
         })
 }
 

@@ -67,6 +67,9 @@ pub struct OpenApi {
     docs: BTreeMap<String, (Value, String)>,
     schemas: Map<String, Value>,
     names: HashMap<(String, String, String), String>,
+    /// Per definition name, the object a create is compared against for managedFields
+    /// ([`crate::api::apply::zero_object`]), worked out once.
+    zeros: HashMap<String, Value>,
 }
 
 impl OpenApi {
@@ -101,6 +104,11 @@ impl OpenApi {
     /// group-versions), used by strategic merge and server-side apply.
     pub fn schemas(&self) -> &Map<String, Value> {
         &self.schemas
+    }
+
+    /// The object a create of the definition `name` is compared against for managedFields.
+    pub fn zero_object(&self, name: &str) -> Option<&Value> {
+        self.zeros.get(name)
     }
 
     /// Definition name of a kind, e.g. `("apps", "v1", "Deployment")` ->
@@ -699,11 +707,16 @@ fn build(resources: &[ServedResource]) -> OpenApi {
         docs.insert(path, (doc, hash));
     }
 
+    let zeros = names
+        .values()
+        .map(|name| (name.clone(), crate::api::apply::zero_object(&schemas, name)))
+        .collect();
     OpenApi {
         root: json!({ "paths": index }),
         docs,
         schemas,
         names,
+        zeros,
     }
 }
 

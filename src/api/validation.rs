@@ -421,9 +421,42 @@ fn normalize(v: &Value) -> Value {
     }
 }
 
-/// Semantic equality in the spirit of `apiequality.Semantic.DeepEqual`.
+/// Whether `v` normalizes to nothing (see [`normalize`]): null, an empty array, or an object
+/// whose every field does.
+fn normalizes_away(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.values().all(normalizes_away),
+        _ => false,
+    }
+}
+
+/// Semantic equality in the spirit of `apiequality.Semantic.DeepEqual`: equality of the
+/// [normalized](normalize) values, worked out without building them.
 fn sem_eq(a: &Value, b: &Value) -> bool {
-    normalize(a) == normalize(b)
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let covered = |from: &Map<String, Value>, to: &Map<String, Value>| {
+                from.iter().all(|(k, v)| {
+                    normalizes_away(v) || to.get(k).is_some_and(|w| !normalizes_away(w))
+                })
+            };
+            covered(x, y)
+                && covered(y, x)
+                && x.iter()
+                    .all(|(k, v)| normalizes_away(v) || y.get(k).is_some_and(|w| sem_eq(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| sem_eq(v, w))
+        }
+        (Value::Number(_), Value::Number(_)) => match (as_int(a), as_int(b)) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => a == b,
+            _ => false,
+        },
+        _ => a == b,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -7997,6 +8030,42 @@ mod tests {
     use super::*;
     use crate::api::defaults::apply_defaults;
     use serde_json::json;
+
+    #[test]
+    fn semantic_equality_is_equality_of_normalized_values() {
+        let values = [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!([null]),
+            json!({"a": null}),
+            json!({"a": {}}),
+            json!({"a": {"b": []}}),
+            json!({"a": 1}),
+            json!({"a": 1.0}),
+            json!({"a": 1.5}),
+            json!({"a": "1"}),
+            json!({"a": 1, "b": null}),
+            json!({"b": {}, "a": 1}),
+            json!({"a": 1, "b": 2}),
+            json!({"a": [1, {"c": null}]}),
+            json!({"a": [1, {}]}),
+            json!({"a": [1, {"c": 0}]}),
+            json!({"a": [{}, 1]}),
+            json!(""),
+            json!(0),
+            json!(false),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(
+                    sem_eq(a, b),
+                    normalize(a) == normalize(b),
+                    "{a} against {b}"
+                );
+            }
+        }
+    }
 
     fn check(
         group: &str,

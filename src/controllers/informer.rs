@@ -166,6 +166,38 @@ impl Entries {
         }
     }
 
+    /// Puts `object` in place of what `key` held. Most changes (a status, a finalizer) keep
+    /// the labels, uid and controller the indexes are built from: then only the held copies
+    /// are swapped.
+    fn replace(&mut self, key: ObjectKey, object: Arc<Value>) {
+        let Some(old) = self.objects.get(&key) else {
+            self.index(key, object);
+            return;
+        };
+        let same_identity = uid(old) == uid(&object)
+            && controller_uid(old) == controller_uid(&object)
+            && old.pointer("/metadata/labels") == object.pointer("/metadata/labels");
+        if !same_identity {
+            self.unindex(&key);
+            self.index(key, object);
+            return;
+        }
+        if let Some(owner) = controller_uid(&object) {
+            if let Some(owned) = self.by_owner.get_mut(owner) {
+                owned.insert(key.clone(), object.clone());
+            }
+            if is_settled(&object) {
+                remove_owned(&mut self.unsettled_by_owner, owner, &key);
+            } else {
+                self.unsettled_by_owner
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(key.clone(), object.clone());
+            }
+        }
+        self.objects.insert(key, object);
+    }
+
     fn index(&mut self, key: ObjectKey, object: Arc<Value>) {
         self.by_namespace
             .entry(key.namespace.clone())
@@ -357,8 +389,7 @@ impl Cache {
             return false;
         }
         entries.revisions.insert(key.clone(), revision);
-        entries.unindex(&key);
-        entries.index(key, object);
+        entries.replace(key, object);
         true
     }
 

@@ -2,7 +2,7 @@
 //! containers under the pod's restart policy, the active deadline, and graceful deletion.
 //! Every state change is written to the pod's status.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -66,8 +66,10 @@ struct Pod {
     netns: tokio::sync::OnceCell<Result<(), String>>,
     /// The pod as the API last showed it (its feed) and as this worker last wrote it: the
     /// newer of the two is the base of the next status write, which then needs no read.
+    /// The written copy is held weakly: once the feed has it too (or something newer) it is
+    /// not needed, and a finished pod must not keep an old version of itself alive.
     seen: watch::Receiver<Arc<Value>>,
-    written: Mutex<Option<Arc<Value>>>,
+    written: Mutex<Weak<Value>>,
 }
 
 impl Pod {
@@ -114,7 +116,7 @@ impl Pod {
         let now = now();
         let base = {
             let seen = self.seen.borrow().clone();
-            let written = self.written.lock().expect("written").clone();
+            let written = self.written.lock().expect("written").upgrade();
             match written {
                 Some(w) if revision(&w) > revision(&seen) => w,
                 _ => seen,
@@ -164,7 +166,7 @@ impl Pod {
         match result {
             Ok(written) => {
                 if let Some(pod) = written {
-                    *self.written.lock().expect("written") = Some(pod);
+                    *self.written.lock().expect("written") = Arc::downgrade(&pod);
                 }
                 true
             }
@@ -242,7 +244,18 @@ fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>, resume:
 }
 
 /// Runs a pod until it is deleted (its feed closes or it carries a deletionTimestamp).
-pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<Value>>) {
+/// Cancels its token when dropped.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Builds the pod's shared state from the object the node first saw and spawns its
+/// lifecycle; the returned token is cancelled once the lifecycle has ended.
+fn start(agent: Arc<NodeAgent>, updates: &watch::Receiver<Arc<Value>>) -> (Arc<Pod>, CancelToken) {
     let spec_pod = updates.borrow().clone();
     let meta = &spec_pod["metadata"];
     let names = |key: &str| -> Vec<ContainerRecord> {
@@ -291,7 +304,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         .iter()
         .all(|c| matches!(&c.state, State::Terminated(t) if t.exit_code == 0));
     let pod = Arc::new(Pod {
-        agent: agent.clone(),
+        agent,
         namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
         name: meta["name"].as_str().unwrap_or_default().to_string(),
         uid: meta["uid"].as_str().unwrap_or_default().to_string(),
@@ -313,33 +326,41 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         terminating: CancelToken::new(),
         netns: tokio::sync::OnceCell::new(),
         seen: updates.clone(),
-        written: Mutex::new(None),
+        written: Mutex::new(Weak::new()),
     });
     let finished_already = matches!(stored_phase.as_str(), "Succeeded" | "Failed");
 
-    // The status writer: one write per burst of changes.
+    let done = CancelToken::new();
+    {
+        let pod = pod.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            // Cancelled however the lifecycle ends, a panic included.
+            let _done = CancelOnDrop(done);
+            if !finished_already {
+                run_pod(&pod, &spec_pod).await;
+            }
+        });
+    }
+    (pod, done)
+}
+
+pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<Value>>) {
+    // A pod stays on the node as long as its object exists, long after its containers end
+    // (a Job's ten thousand finished pods): what waits for its deletion holds only the
+    // shared state, not the version of the object it started from nor the finished tasks.
+    let (pod, lifecycle_done) = start(agent.clone(), &updates);
     let writer = {
         let pod = pod.clone();
         tokio::spawn(async move {
             loop {
                 pod.changed.notified().await;
-                if !pod.write_status().await {
+                if !Box::pin(pod.write_status()).await {
                     return;
                 }
             }
         })
     };
-
-    let lifecycle = {
-        let pod = pod.clone();
-        let spec = spec_pod.clone();
-        tokio::spawn(async move {
-            if !finished_already {
-                run_pod(&pod, &spec).await;
-            }
-        })
-    };
-
     // Wait for deletion (or the pod vanishing), then stop everything.
     let deleting = loop {
         let current = updates.borrow().clone();
@@ -360,7 +381,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
             .unwrap_or(30)
             .max(0) as u64;
         pod.terminating.cancel();
-        if !lifecycle.is_finished() {
+        if !lifecycle_done.is_cancelled() {
             pod.event(
                 &current,
                 EventType::Normal,
@@ -369,30 +390,29 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
             );
             // Containers get SIGTERM now; Wasm guests get no signal: they may finish within
             // the grace period, then are interrupted.
-            let _ = tokio::time::timeout(Duration::from_secs(grace), async {
-                while !lifecycle.is_finished() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-            .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(grace), lifecycle_done.cancelled()).await;
         }
         pod.stop.cancel();
-        let _ = lifecycle.await;
+        lifecycle_done.cancelled().await;
         // What the pod holds on the host goes before the pod object does, so a crash in
         // between leaves nothing that no pod accounts for.
         release_host(&agent, &pod.uid);
         pod.changed.notify_one();
         tokio::task::yield_now().await;
-        let _ = pod.write_status().await;
+        let _ = Box::pin(pod.write_status()).await;
         let options = DeleteOptions {
             grace_period: Some(0),
             uid: Some(pod.uid.clone()),
             ..DeleteOptions::default()
         };
-        if let Err(error) = agent
-            .objects
-            .delete(pods(), &pod.namespace, &pod.name, &options)
-            .await
+        if let Err(error) = Box::pin(agent.objects.delete(
+            pods(),
+            &pod.namespace,
+            &pod.name,
+            &options,
+        ))
+        .await
             && error.reason != Reason::NotFound
             && error.reason != Reason::Conflict
         {
@@ -400,7 +420,7 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
         }
     } else {
         pod.stop.cancel();
-        let _ = lifecycle.await;
+        lifecycle_done.cancelled().await;
     }
     writer.abort();
     // The pod is gone: its volumes and logs go with it.
