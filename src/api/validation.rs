@@ -421,6 +421,30 @@ fn normalize(v: &Value) -> Value {
     }
 }
 
+/// A copy of `object` without `metadata.managedFields`, which no validation reads (and which
+/// is often the larger part of an object).
+fn without_managed_fields(object: &Value) -> Value {
+    let Some(fields) = object.as_object() else {
+        return object.clone();
+    };
+    let copy = fields
+        .iter()
+        .map(|(k, v)| match (k.as_str(), v.as_object()) {
+            ("metadata", Some(meta)) => (
+                k.clone(),
+                Value::Object(
+                    meta.iter()
+                        .filter(|(field, _)| *field != "managedFields")
+                        .map(|(field, value)| (field.clone(), value.clone()))
+                        .collect(),
+                ),
+            ),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    Value::Object(copy)
+}
+
 /// Whether `v` normalizes to nothing (see [`normalize`]): null, an empty array, or an object
 /// whose every field does.
 fn normalizes_away(v: &Value) -> bool {
@@ -7807,7 +7831,7 @@ pub fn validate(
     // Like Kubernetes, compare against the stored object as it decodes: with defaults applied
     // (objects stored before a default existed must not look changed).
     let defaulted_old = old.map(|o| {
-        let mut o = o.clone();
+        let mut o = without_managed_fields(o);
         crate::api::defaults::apply_defaults(group, kind, &mut o);
         o
     });
