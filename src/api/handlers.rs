@@ -716,7 +716,7 @@ async fn logs(
             }
         }
     };
-    let stream = crate::node::logs::read(&path, options, done);
+    let stream = crate::node::logs::read_bundled(&path, options, done, agent.log_bundle());
     let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
     response
         .headers_mut()

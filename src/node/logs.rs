@@ -37,6 +37,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+
+pub use super::log_bundle::{BUNDLED_MAX, LogBundle};
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 /// The longest content a single record carries; longer lines are split into
@@ -189,6 +191,9 @@ struct WriterState {
     written: u64,
     closed: bool,
     flush_scheduled: bool,
+    /// Where the whole output goes instead of a file of its own when the attempt ends
+    /// before its first flush with little output.
+    bundle: Option<Arc<LogBundle>>,
 }
 
 impl LogWriter {
@@ -217,6 +222,7 @@ impl LogWriter {
             written: 0,
             closed: false,
             flush_scheduled: false,
+            bundle: None,
         };
         Ok(LogWriter {
             shared: Arc::new(Shared {
@@ -224,6 +230,13 @@ impl LogWriter {
                 state: Mutex::new(state),
             }),
         })
+    }
+
+    /// Lets `bundle` take the whole output instead of a file of its own if the writer closes
+    /// before its first flush with at most [`BUNDLED_MAX`] bytes (a short task).
+    pub fn with_bundle(self, bundle: Arc<LogBundle>) -> LogWriter {
+        self.shared.lock().bundle = Some(bundle);
+        self
     }
 
     /// Appends container output. Complete lines become records stamped with
@@ -266,6 +279,14 @@ impl LogWriter {
             for chunk in line.chunks(MAX_LINE_BYTES) {
                 st.emit(stream, true, chunk, &mut now);
             }
+        }
+        let short = st.file.is_none() && st.next_seq == 1 && st.buf.len() <= BUNDLED_MAX;
+        if short
+            && !st.buf.is_empty()
+            && let Some(bundle) = st.bundle.clone()
+            && bundle.put(&st.path, &st.buf).is_ok()
+        {
+            st.buf.clear();
         }
         let _ = st.flush();
         st.closed = true;
@@ -604,9 +625,22 @@ pub fn read(
     options: LogOptions,
     done: impl Future<Output = ()> + Send + 'static,
 ) -> impl futures::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    read_bundled(path, options, done, None)
+}
+
+/// [`read`], finding in `bundle` the output of an attempt that has no file (see
+/// [`LogBundle`]): a follower whose attempt ends before its first flush still sees it.
+pub fn read_bundled(
+    path: &Path,
+    options: LogOptions,
+    done: impl Future<Output = ()> + Send + 'static,
+    bundle: Option<Arc<LogBundle>>,
+) -> impl futures::Stream<Item = io::Result<Bytes>> + Send + 'static {
     let follow = options.follow;
+    let mut reader = Reader::new(path.to_path_buf(), options);
+    reader.bundle = bundle;
     let state = ReadState {
-        reader: Some(Box::new(Reader::new(path.to_path_buf(), options))),
+        reader: Some(Box::new(reader)),
         done: if follow { Some(Box::pin(done)) } else { None },
         done_fired: !follow,
         poll: POLL_MIN,
@@ -743,6 +777,7 @@ struct Reader {
     groups: [Group; 2],
     next_order: u64,
     block: Vec<u8>,
+    bundle: Option<Arc<LogBundle>>,
 }
 
 impl Reader {
@@ -768,6 +803,7 @@ impl Reader {
             groups: [Group::default(), Group::default()],
             next_order: 0,
             block: vec![0; READ_BLOCK],
+            bundle: None,
         }
     }
 
@@ -801,6 +837,9 @@ impl Reader {
     /// then the live file. `prev` is a retired live file just read; if it is
     /// among the rotated files, it and everything older are skipped.
     fn plan(&mut self, prev: Option<FileId>) -> io::Result<VecDeque<Source>> {
+        if let Some(bundle) = &self.bundle {
+            bundle.materialize(&self.path);
+        }
         // The live file is opened before listing, so that a rotation in between
         // shows up in the listing rather than being missed.
         let mut live = open_live(&self.path)?;
@@ -1788,6 +1827,75 @@ mod tests {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn short_attempts_go_to_the_bundle_and_read_back() {
+        let dir = TempDir::new();
+        let bundle = Arc::new(LogBundle::open(&dir.0, |_| true));
+        let short = dir.0.join("ns_short_u1_c_0.log");
+        let writer = LogWriter::create(&short, LogLimits::default())
+            .unwrap()
+            .with_bundle(bundle.clone());
+        writer.write(Stream::Stdout, b"quick\n");
+        writer.close();
+        assert!(!short.exists(), "a short attempt makes no file");
+        assert_eq!(bundle.len(), 1);
+
+        // A follower that started before the output still gets it once the attempt ends.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let follow = LogOptions {
+            follow: true,
+            ..LogOptions::default()
+        };
+        let other = dir.0.join("ns_other_u2_c_0.log");
+        let reader = tokio::spawn(
+            read_bundled(
+                &other,
+                follow,
+                async move {
+                    let _ = done_rx.await;
+                },
+                Some(bundle.clone()),
+            )
+            .map(|chunk| chunk.unwrap().to_vec())
+            .concat(),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let writer = LogWriter::create(&other, LogLimits::default())
+            .unwrap()
+            .with_bundle(bundle.clone());
+        writer.write(Stream::Stderr, b"late\n");
+        writer.close();
+        done_tx.send(()).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&out[..], b"late\n");
+
+        let plain = read_bundled(
+            &short,
+            LogOptions::default(),
+            async {},
+            Some(bundle.clone()),
+        )
+        .map(|chunk| chunk.unwrap().to_vec())
+        .concat()
+        .await;
+        assert_eq!(&plain[..], b"quick\n");
+        assert!(bundle.is_empty());
+
+        // Output still coming after the first flush goes to the attempt's own file.
+        let long = dir.0.join("ns_long_u3_c_0.log");
+        let writer = LogWriter::create(&long, LogLimits::default())
+            .unwrap()
+            .with_bundle(bundle.clone());
+        writer.write(Stream::Stdout, b"slow\n");
+        tokio::time::sleep(FLUSH_DELAY * 4).await;
+        writer.close();
+        assert!(long.exists());
+        assert!(bundle.is_empty());
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod container;
 pub mod functions;
+mod log_bundle;
 pub mod logs;
 mod probe;
 pub mod status;
@@ -191,6 +192,9 @@ pub struct NodeAgent {
     workers: Mutex<HashMap<String, watch::Sender<Arc<Value>>>>,
     /// The HTTP functions this node serves.
     functions: Arc<functions::Functions>,
+    /// The logs of short attempts (see [`logs::LogBundle`]); opened once the pods are
+    /// listed, before any worker runs.
+    log_bundle: std::sync::OnceLock<Arc<logs::LogBundle>>,
 }
 
 impl NodeAgent {
@@ -242,6 +246,7 @@ impl NodeAgent {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             workers: Mutex::new(HashMap::new()),
             functions: Arc::new(functions::Functions::default()),
+            log_bundle: std::sync::OnceLock::new(),
         });
         agent.register().await?;
         tokio::spawn(agent.clone().heartbeat());
@@ -282,6 +287,11 @@ impl NodeAgent {
 
     fn pods_dir(&self) -> PathBuf {
         self.config.data_dir.join("pods")
+    }
+
+    /// The bundle of short attempts' logs, once opened.
+    pub fn log_bundle(&self) -> Option<Arc<logs::LogBundle>> {
+        self.log_bundle.get().cloned()
     }
 
     fn logs_dir(&self) -> PathBuf {
@@ -477,9 +487,16 @@ impl NodeAgent {
                     .collect();
                 // Before any worker runs: a pod created meanwhile is not in `known`.
                 let logs_dir = self.logs_dir();
-                let _ =
-                    tokio::task::spawn_blocking(move || remove_orphaned_logs(&logs_dir, &known))
-                        .await;
+                let bundle = tokio::task::spawn_blocking(move || {
+                    remove_orphaned_logs(&logs_dir, &known);
+                    logs::LogBundle::open(&logs_dir, |name| {
+                        logs::pod_uid_of(name).is_some_and(|uid| known.contains(uid))
+                    })
+                })
+                .await;
+                if let Ok(bundle) = bundle {
+                    let _ = self.log_bundle.set(Arc::new(bundle));
+                }
                 resync(&self, page)
             }
             Err(error) => tracing::error!(%error, "node agent could not list pods"),
@@ -550,6 +567,10 @@ impl NodeAgent {
             container,
             attempt,
         );
+        // The output of a short attempt may be in the bundle rather than in its file.
+        if let Some(bundle) = self.log_bundle.get() {
+            bundle.materialize(&path);
+        }
         // Log files are made at the first output: an attempt that has begun but printed
         // nothing has none yet, and reads as empty.
         let began = status.is_some_and(|s| {

@@ -434,16 +434,21 @@ pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<
             .map(|c| (c.name.clone(), c.restart_count))
             .collect()
     };
+    let bundle = agent.log_bundle();
     for (container, restarts) in attempts {
         for restart in 0..=restarts {
-            super::logs::remove_attempt(&super::logs::attempt_path(
+            let path = super::logs::attempt_path(
                 &agent.logs_dir(),
                 &pod.namespace,
                 &pod.name,
                 &pod.uid,
                 &container,
                 restart,
-            ));
+            );
+            super::logs::remove_attempt(&path);
+            if let Some(bundle) = &bundle {
+                bundle.remove(&path);
+            }
         }
     }
 }
@@ -724,8 +729,16 @@ async fn attempt(pod: &Pod, spec: &Value, slot: &Slot) -> Termination {
         name,
         restart,
     );
+    let bundle = agent.log_bundle();
+    if let Some(bundle) = &bundle {
+        // An attempt run again after a restart appends to what it wrote before.
+        bundle.materialize(&path);
+    }
     let writer = match LogWriter::create(&path, agent.config.log_limits) {
-        Ok(w) => Arc::new(w),
+        Ok(w) => Arc::new(match bundle {
+            Some(bundle) => w.with_bundle(bundle),
+            None => w,
+        }),
         Err(e) => return fail("RunContainerError", format!("creating the log file: {e}")),
     };
     let program = match program {
