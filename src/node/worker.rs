@@ -243,7 +243,6 @@ fn recover(records: &mut [ContainerRecord], stored: Option<&Vec<Value>>, resume:
     }
 }
 
-/// Runs a pod until it is deleted (its feed closes or it carries a deletionTimestamp).
 /// Cancels its token when dropped.
 struct CancelOnDrop(CancelToken);
 
@@ -345,6 +344,7 @@ fn start(agent: Arc<NodeAgent>, updates: &watch::Receiver<Arc<Value>>) -> (Arc<P
     (pod, done)
 }
 
+/// Runs a pod until it is deleted (its feed closes or it carries a deletionTimestamp).
 pub(super) async fn run(agent: Arc<NodeAgent>, mut updates: watch::Receiver<Arc<Value>>) {
     // A pod stays on the node as long as its object exists, long after its containers end
     // (a Job's ten thousand finished pods): what waits for its deletion holds only the
