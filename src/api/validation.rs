@@ -461,15 +461,13 @@ fn normalizes_away(v: &Value) -> bool {
 fn sem_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let covered = |from: &Map<String, Value>, to: &Map<String, Value>| {
-                from.iter().all(|(k, v)| {
-                    normalizes_away(v) || to.get(k).is_some_and(|w| !normalizes_away(w))
+            // Every field of `x` that stays has its equal in `y` (which then stays too), and
+            // `y` keeps no field that `x` lacks.
+            x.iter()
+                .all(|(k, v)| normalizes_away(v) || y.get(k).is_some_and(|w| sem_eq(v, w)))
+                && y.iter().all(|(k, w)| {
+                    normalizes_away(w) || x.get(k).is_some_and(|v| !normalizes_away(v))
                 })
-            };
-            covered(x, y)
-                && covered(y, x)
-                && x.iter()
-                    .all(|(k, v)| normalizes_away(v) || y.get(k).is_some_and(|w| sem_eq(v, w)))
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| sem_eq(v, w))

@@ -91,12 +91,10 @@ impl LogBundle {
             let mut st = bundle.lock();
             st.size = end as u64;
             for (name, offset, len) in records {
-                if let Some((_, old)) = st.index.insert(name.clone(), (offset, len)) {
-                    st.garbage += record_size(&name, old);
-                }
                 if !keep(&name) {
-                    st.index.remove(&name);
                     st.garbage += record_size(&name, len);
+                } else if let Some((_, old)) = st.index.insert(name.clone(), (offset, len)) {
+                    st.garbage += record_size(&name, old);
                 }
             }
             if end < data.len() || st.garbage > 0 {
@@ -197,11 +195,13 @@ impl LogBundle {
     }
 
     /// How many attempts the bundle holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().index.len()
     }
 
     /// Whether the bundle holds no attempt.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
