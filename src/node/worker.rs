@@ -608,22 +608,22 @@ async fn program_for(
                 }
             }
         } else {
-            match agent.images.wasm_path(&record) {
-                Some(path) => match tokio::fs::read(&path).await {
-                    Ok(bytes) => {
-                        let digest = record
-                            .wasm_digest
-                            .clone()
-                            .unwrap_or_else(|| record.digest.clone());
-                        agent
-                            .runtime
-                            .load(&digest, &bytes)
-                            .map(Workload::Wasm)
-                            .map_err(|e| e.to_string())
-                    }
+            let digest = record.wasm_digest.as_ref().unwrap_or(&record.digest);
+            match (
+                agent.runtime.loaded(digest),
+                agent.images.wasm_path(&record),
+            ) {
+                // Most starts: the module is compiled already, and its bytes are not needed.
+                (Some(program), _) => Ok(Workload::Wasm(program)),
+                (None, Some(path)) => match tokio::fs::read(&path).await {
+                    Ok(bytes) => agent
+                        .runtime
+                        .load(digest, &bytes)
+                        .map(Workload::Wasm)
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(format!("reading {}: {e}", path.display())),
                 },
-                None => Err(format!("image \"{image}\" has no Wasm layer")),
+                (None, None) => Err(format!("image \"{image}\" has no Wasm layer")),
             }
         };
         match loaded {

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,35 @@ pub(crate) struct Meta {
     lock: PathBuf,
     pins: PathBuf,
     tmp: PathBuf,
+    /// The index as last parsed, with the stamp of the file it came from.
+    parsed: Arc<Mutex<Option<Parsed>>>,
+}
+
+/// A parse of the index and the stamp of the file it came from.
+type Parsed = (Stamp, Arc<Vec<Entry>>);
+
+/// What identifies one version of the index file: every save renames a new file into place,
+/// so a new version has a new inode (and usually a new size and times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 /// The exclusive lock; released on drop (closing the file releases the `flock`).
@@ -62,6 +92,7 @@ impl Meta {
             lock: root.join("lock"),
             pins: root.join("pins"),
             tmp,
+            parsed: Arc::default(),
         }
     }
 
@@ -81,15 +112,44 @@ impl Meta {
         Ok(Lock { _file: file })
     }
 
-    /// The tags, as last committed.
+    /// The tags, as last committed, read from the file (writers call this under the lock).
     pub fn load(&self) -> Result<Vec<Entry>, ImageError> {
         let bytes = match fs::read(&self.index) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&self.index)(e)),
         };
+        self.parse(&bytes)
+    }
+
+    /// The tags, as last committed, for readers: the file is parsed again only when a save
+    /// (by this process or another) has replaced it since the last parse, which a `stat`
+    /// tells. Starting a pod resolves its image this way.
+    pub fn load_shared(&self) -> Result<Arc<Vec<Entry>>, ImageError> {
+        let stamp = match fs::metadata(&self.index) {
+            Ok(meta) => Stamp::of(&meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
+            Err(e) => return Err(io_err(&self.index)(e)),
+        };
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, entries)) = parsed.as_ref()
+            && *seen == stamp
+        {
+            return Ok(entries.clone());
+        }
+        let file = File::open(&self.index).map_err(io_err(&self.index))?;
+        // The stamp of the file actually read, in case a save replaced it after the stat.
+        let stamp = Stamp::of(&file.metadata().map_err(io_err(&self.index))?);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err(&self.index))?;
+        let entries = Arc::new(self.parse(&bytes)?);
+        *parsed = Some((stamp, entries.clone()));
+        Ok(entries)
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Vec<Entry>, ImageError> {
         let file: IndexFile =
-            serde_json::from_slice(&bytes).map_err(|e| ImageError::CorruptIndex {
+            serde_json::from_slice(bytes).map_err(|e| ImageError::CorruptIndex {
                 path: self.index.clone(),
                 message: e.to_string(),
             })?;

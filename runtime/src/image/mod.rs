@@ -226,9 +226,9 @@ impl ImageStore {
         let mut records: Vec<ImageRecord> = self
             .inner
             .meta
-            .load()?
-            .into_iter()
-            .map(|e| e.record)
+            .load_shared()?
+            .iter()
+            .map(|e| e.record.clone())
             .collect();
         records.sort_by(|a, b| a.reference.cmp(&b.reference));
         Ok(records)
@@ -242,7 +242,7 @@ impl ImageStore {
     /// [`ImageError::InvalidReference`]; [`ImageError::Ambiguous`] for a digest prefix of
     /// several different images.
     pub fn resolve(&self, reference: &str) -> Result<Option<ImageRecord>, ImageError> {
-        let entries = self.inner.meta.load()?;
+        let entries = self.inner.meta.load_shared()?;
         Ok(find(&entries, reference)?.map(|i| entries[i].record.clone()))
     }
 
@@ -359,14 +359,14 @@ impl ImageStore {
     /// The stored image with this exact normalized reference and manifest digest, if its
     /// blobs are all present (a pull by digest then needs no registry).
     pub(crate) fn cached(&self, reference: &str) -> Result<Option<ImageRecord>, ImageError> {
-        let entries = self.inner.meta.load()?;
+        let entries = self.inner.meta.load_shared()?;
         Ok(entries
-            .into_iter()
+            .iter()
             .find(|e| {
                 e.record.reference == reference
                     && e.blobs.iter().all(|d| self.inner.blobs.exists(d))
             })
-            .map(|e| e.record))
+            .map(|e| e.record.clone()))
     }
 }
 
@@ -554,6 +554,26 @@ mod tests {
             0,
             "no temp files left behind"
         );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A reader keeps its parse of the index only while the file is the one it parsed: a
+    /// tag committed through another handle (another process) is seen by the next read.
+    #[test]
+    fn readers_see_other_handles_commits_at_once() {
+        let root = temp_root("shared");
+        let reader = ImageStore::open(&root.join("images")).unwrap();
+        let writer = ImageStore::open(&root.join("images")).unwrap();
+        assert_eq!(reader.resolve("x:v1").unwrap(), None);
+        let x = import_wat(&writer, &root, "(module)", "x:v1");
+        assert_eq!(reader.resolve("x:v1").unwrap(), Some(x.clone()));
+        assert_eq!(reader.list().unwrap(), [x.clone()]);
+        let y = import_wat(&writer, &root, "(module (memory 1))", "x:v1");
+        assert_ne!(x.digest, y.digest);
+        assert_eq!(reader.resolve("x:v1").unwrap(), Some(y));
+        writer.remove("x:v1").unwrap();
+        assert_eq!(reader.resolve("x:v1").unwrap(), None);
+        assert!(reader.list().unwrap().is_empty());
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -488,6 +488,12 @@ impl WasmRuntime {
         Ok(programs.entry(digest.to_owned()).or_insert(program).clone())
     }
 
+    /// The program already loaded for `digest`, if any: what [`load`](Self::load) would
+    /// return without reading the bytes, so a caller can skip reading them.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<Program>> {
+        self.programs().get(digest).cloned()
+    }
+
     /// Forgets the in-memory program for `digest` (the disk cache is kept). Runs in flight
     /// keep their `Arc<Program>`.
     pub fn evict(&self, digest: &str) -> bool {
