@@ -2,14 +2,13 @@
 //!
 //! As Kubernetes does with etcd, each tick compacts history up to the revision that was current
 //! at the previous tick, so a watch can always resume from any revision at most one interval
-//! old. Rows are removed in small batches through the writer, so writers wait at most one
-//! batch.
+//! old. It goes in small steps through the writer, so writers wait at most one step.
 
 use std::time::Duration;
 
 use super::Store;
 
-/// History rows removed per writer turn.
+/// Events looked at per writer turn.
 const STEP: i64 = 2000;
 
 /// Which revision a tick should compact to: the previous tick's revision, if it is newer than
@@ -29,7 +28,7 @@ pub fn spawn(store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
             let Some(upto) = upto else { continue };
             loop {
                 match store.compact_step(upto, STEP).await {
-                    Ok(removed) if removed as i64 == STEP => tokio::task::yield_now().await,
+                    Ok(step) if !step.done => tokio::task::yield_now().await,
                     Ok(_) => break,
                     Err(error) => {
                         tracing::warn!(%error, "compaction failed");

@@ -31,7 +31,18 @@ use sqlx::sqlite::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use watch::WatchStream;
+pub use writer::CompactStep;
 use writer::{Request, WriteOp};
+
+/// The most of the database file each connection maps into memory.
+const MMAP_BYTES: u64 = 256 << 20;
+
+/// The writer connection's page cache, in KiB (SQLite's default is 2 MiB).
+const WRITER_CACHE_KIB: u64 = 32 << 10;
+
+/// WAL pages after which a commit copies the WAL back into the database (SQLite's default is
+/// 1,000, i.e. 4 MiB).
+const WAL_CHECKPOINT_PAGES: u64 = 8192;
 
 /// How many events the live broadcast keeps for slow watchers before they fall back to
 /// replaying from the database.
@@ -213,9 +224,21 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Sorts and statement journals in memory rather than in temp files.
+            .pragma("temp_store", "memory")
+            // Pages read through a mapping rather than a read call each.
+            .pragma("mmap_size", MMAP_BYTES.to_string());
 
-        let mut writer_conn = sqlx::ConnectOptions::connect(&options).await?;
+        // The writer touches the index of live objects at random (pods are named at random):
+        // a page cache that holds it saves reading pages back on every update. A longer WAL
+        // between checkpoints copies a page written several times (an index page, the tail
+        // of the history) back to the database once rather than once per checkpoint.
+        let writer_options = options
+            .clone()
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
+        let mut writer_conn = sqlx::ConnectOptions::connect(&writer_options).await?;
         sqlx::migrate!("./migrations").run(&mut writer_conn).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
@@ -235,10 +258,13 @@ impl Store {
         let revision: i64 = row.try_get(1)?;
 
         let mut known = std::collections::HashMap::new();
-        for row in sqlx::query("SELECT name, value FROM objects WHERE resource = ?1")
-            .bind(NAMESPACES)
-            .fetch_all(&readers)
-            .await?
+        for row in sqlx::query(
+            "SELECT o.name, e.value FROM objects o JOIN events e ON e.revision = o.revision
+             WHERE o.resource = ?1",
+        )
+        .bind(NAMESPACES)
+        .fetch_all(&readers)
+        .await?
         {
             let name: String = row.try_get(0)?;
             let key = ObjectKey::new(NAMESPACES, "", &name);
@@ -329,9 +355,12 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Removes history at or below `upto`, at most `batch` rows; returns how many were removed.
-    /// Runs through the writer, so it never blocks writers for longer than one small batch.
-    pub async fn compact_step(&self, upto: i64, batch: i64) -> Result<u64, StoreError> {
+    /// Compacts history towards `upto`, looking at most `batch` events past the compacted
+    /// revision: the versions they replaced and the rows of deletions go (current versions
+    /// stay, they hold the live objects), and the compacted revision moves to the last event
+    /// looked at. Runs through the writer, so it never blocks writers for longer than one
+    /// small batch; call again until the step says it is done.
+    pub async fn compact_step(&self, upto: i64, batch: i64) -> Result<CompactStep, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writes
@@ -344,7 +373,8 @@ impl Store {
     /// Reads one object.
     pub async fn get(&self, key: &ObjectKey) -> Result<Option<Stored>, StoreError> {
         let row = sqlx::query(
-            "SELECT revision, value FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
+            "SELECT o.revision, e.value FROM objects o JOIN events e ON e.revision = o.revision
+             WHERE o.resource = ?1 AND o.namespace = ?2 AND o.name = ?3",
         )
         .bind(&key.resource)
         .bind(&key.namespace)
@@ -369,9 +399,10 @@ impl Store {
         let rows = match namespace {
             Some(ns) => {
                 sqlx::query(
-                    "SELECT namespace, name, revision, value FROM objects
-                     WHERE resource = ?1 AND namespace = ?2 AND name > ?3
-                     ORDER BY name LIMIT ?4",
+                    "SELECT o.namespace, o.name, o.revision, e.value
+                     FROM objects o JOIN events e ON e.revision = o.revision
+                     WHERE o.resource = ?1 AND o.namespace = ?2 AND o.name > ?3
+                     ORDER BY o.name LIMIT ?4",
                 )
                 .bind(resource)
                 .bind(ns)
@@ -382,9 +413,10 @@ impl Store {
             }
             None => {
                 sqlx::query(
-                    "SELECT namespace, name, revision, value FROM objects
-                     WHERE resource = ?1 AND (namespace, name) > (?2, ?3)
-                     ORDER BY namespace, name LIMIT ?4",
+                    "SELECT o.namespace, o.name, o.revision, e.value
+                     FROM objects o JOIN events e ON e.revision = o.revision
+                     WHERE o.resource = ?1 AND (o.namespace, o.name) > (?2, ?3)
+                     ORDER BY o.namespace, o.name LIMIT ?4",
                 )
                 .bind(resource)
                 .bind(after_ns)
@@ -661,30 +693,192 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("skiff.db").display());
         let store = Store::open(&url).await.unwrap();
-        let mut last = 0;
+        let key = |i: usize| ObjectKey::new("configmaps", "default", &format!("cm-{i}"));
         for i in 0..10 {
-            let name = format!("cm-{i}");
+            store.create(key(i), cm(&format!("cm-{i}"))).await.unwrap();
+        }
+        // Versions 2 of cm-0..cm-4, then cm-9 deleted: 6 rows become history.
+        for i in 0..5 {
+            store
+                .update(key(i), cm(&format!("cm-{i}")), None)
+                .await
+                .unwrap();
+        }
+        let deleted = store.delete(key(9), None).await.unwrap().revision;
+        let mut last = 0;
+        for i in 10..12 {
             last = store
-                .create(ObjectKey::new("configmaps", "default", &name), cm(&name))
+                .create(key(i), cm(&format!("cm-{i}")))
                 .await
                 .unwrap()
                 .revision;
         }
-        let removed = store.compact_step(last - 2, 1000).await.unwrap();
-        assert_eq!(removed, 8);
+        assert_eq!(history_rows(&store).await, 18);
+        // Small steps until done; the compacted revision moves with each.
+        let mut removed = 0;
+        let mut steps = 0;
+        loop {
+            let step = store.compact_step(deleted, 4).await.unwrap();
+            removed += step.removed;
+            steps += 1;
+            if step.done {
+                break;
+            }
+            assert!(store.compacted_revision() < deleted);
+        }
+        assert!(steps >= 4, "{steps} steps of 4 events");
+        // cm-0..cm-4's first versions, cm-9's creation and its deletion.
+        assert_eq!(removed, 7);
+        assert_eq!(history_rows(&store).await, 11);
         assert!(matches!(
             store.watch("configmaps", None, 1),
             Err(StoreError::Compacted { .. })
         ));
-        assert!(store.watch("configmaps", None, last - 2).is_ok());
+        // Every live object still reads, the compacted ones included.
+        let page = store.list("configmaps", None, None, None).await.unwrap();
+        assert_eq!(page.items.len(), 11);
+        assert_eq!(
+            store.get(&key(0)).await.unwrap().unwrap().object["metadata"]["name"],
+            "cm-0"
+        );
+        assert!(store.get(&key(9)).await.unwrap().is_none());
+        // A later change of a compacted object replays with its previous state.
+        let mut watch = store.watch("configmaps", None, deleted).unwrap();
+        let mut changed = cm("cm-5");
+        changed["data"] = json!({"k": "v"});
+        store.update(key(5), changed, None).await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(watch.next().await.unwrap().unwrap());
+        }
+        assert_eq!(seen[2].key.name, "cm-5");
+        let prev = seen[2].prev.as_ref().expect("the previous state");
+        assert_eq!(prev["metadata"]["name"], "cm-5");
+        assert!(prev.get("data").is_none());
+        drop(watch);
         drop(store);
         let reopened = Store::open(&url).await.unwrap();
-        assert_eq!(reopened.revision(), last);
-        assert_eq!(reopened.compacted_revision(), last - 2);
-        let next = reopened
-            .create(ObjectKey::new("configmaps", "default", "z"), cm("z"))
+        assert_eq!(reopened.revision(), last + 1);
+        assert_eq!(reopened.compacted_revision(), deleted);
+        let next = reopened.create(key(20), cm("cm-20")).await.unwrap();
+        assert_eq!(next.revision, last + 2);
+        // Compacting past the change removes the version it replaced.
+        let step = reopened.compact_step(next.revision, 1000).await.unwrap();
+        assert_eq!((step.removed, step.done), (1, true));
+    }
+
+    async fn history_rows(store: &Store) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&store.inner.readers)
             .await
-            .unwrap();
-        assert_eq!(next.revision, last + 1);
+            .unwrap()
+    }
+
+    /// A database written by the first schema (an object's value in both tables, the previous
+    /// state copied into each event) opens with every object and its history intact.
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first");
+        std::fs::create_dir(&first).unwrap();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        std::fs::copy(
+            source.join("0001_objects.sql"),
+            first.join("0001_objects.sql"),
+        )
+        .unwrap();
+        let path = dir.path().join("skiff.db");
+        let url = format!("sqlite://{}", path.display());
+        {
+            let options = SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+            sqlx::migrate::Migrator::new(first.as_path())
+                .await
+                .unwrap()
+                .run(&mut conn)
+                .await
+                .unwrap();
+            let v = |name: &str, rev: i64, data: &str| {
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "default",
+                        "resourceVersion": rev.to_string()},
+                    "data": {"v": data}})
+                .to_string()
+            };
+            // History compacted at 2: a's creation (1) and b's (2) are gone; a changed at 3
+            // (its previous state only in prev_value) and at 4; c created at 5.
+            let statements = [
+                format!(
+                    "INSERT INTO objects VALUES ('configmaps','default','a',4,1,'{}')",
+                    v("a", 4, "4")
+                ),
+                format!(
+                    "INSERT INTO objects VALUES ('configmaps','default','b',2,2,'{}')",
+                    v("b", 2, "2")
+                ),
+                format!(
+                    "INSERT INTO objects VALUES ('configmaps','default','c',5,5,'{}')",
+                    v("c", 5, "5")
+                ),
+                format!(
+                    "INSERT INTO events VALUES (3,'configmaps','default','a',1,'{}','{}')",
+                    v("a", 3, "3"),
+                    v("a", 1, "1")
+                ),
+                format!(
+                    "INSERT INTO events VALUES (4,'configmaps','default','a',1,'{}','{}')",
+                    v("a", 4, "4"),
+                    v("a", 3, "3")
+                ),
+                format!(
+                    "INSERT INTO events VALUES (5,'configmaps','default','c',0,'{}',NULL)",
+                    v("c", 5, "5")
+                ),
+                "UPDATE meta SET value = 2 WHERE key = 'compact_revision'".to_string(),
+                "UPDATE meta SET value = 5 WHERE key = 'revision'".to_string(),
+            ];
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!((store.revision(), store.compacted_revision()), (5, 2));
+        let page = store.list("configmaps", None, None, None).await.unwrap();
+        let values: Vec<_> = page
+            .items
+            .iter()
+            .map(|s| (s.revision, s.object["data"]["v"].clone()))
+            .collect();
+        assert_eq!(values, [(4, json!("4")), (2, json!("2")), (5, json!("5"))]);
+        // The replay carries each change's previous state, from either schema.
+        let mut watch = store.watch("configmaps", None, 2).unwrap();
+        let mut prevs = Vec::new();
+        for _ in 0..3 {
+            let event = watch.next().await.unwrap().unwrap();
+            prevs.push(event.prev.as_ref().map(|p| p["data"]["v"].clone()));
+        }
+        assert_eq!(prevs, [Some(json!("1")), Some(json!("3")), None]);
+        // Writes go on from there, and compaction keeps what live objects need.
+        let b = ObjectKey::new("configmaps", "default", "b");
+        let updated = store.update(b.clone(), cm("b"), Some(2)).await.unwrap();
+        assert_eq!(updated.revision, 6);
+        let step = store.compact_step(6, 1000).await.unwrap();
+        assert!(step.done);
+        assert_eq!(
+            store
+                .list("configmaps", None, None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            3
+        );
+        assert_eq!(store.get(&b).await.unwrap().unwrap().revision, 6);
     }
 }

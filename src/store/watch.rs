@@ -137,6 +137,10 @@ async fn replay(
     }
 }
 
+/// Reads the next page of retained events after `after`. An event's previous state is the
+/// row its `prev_revision` names (compaction keeps that row while any event after the
+/// compacted revision names it); rows written before migration 0002 carry a copy of their own
+/// in `prev_value`.
 async fn read_page(
     readers: &SqlitePool,
     filter: &Filter,
@@ -145,9 +149,11 @@ async fn read_page(
     let rows = match &filter.namespace {
         Some(ns) => {
             sqlx::query(
-                "SELECT revision, namespace, name, type, value, prev_value FROM events
-                 WHERE resource = ?1 AND revision > ?2 AND namespace = ?3
-                 ORDER BY revision LIMIT ?4",
+                "SELECT e.revision, e.namespace, e.name, e.type, e.value,
+                        COALESCE(p.value, e.prev_value) AS prev_value
+                 FROM events e LEFT JOIN events p ON p.revision = e.prev_revision
+                 WHERE e.resource = ?1 AND e.revision > ?2 AND e.namespace = ?3
+                 ORDER BY e.revision LIMIT ?4",
             )
             .bind(&filter.resource)
             .bind(after)
@@ -158,9 +164,11 @@ async fn read_page(
         }
         None => {
             sqlx::query(
-                "SELECT revision, namespace, name, type, value, prev_value FROM events
-                 WHERE resource = ?1 AND revision > ?2
-                 ORDER BY revision LIMIT ?3",
+                "SELECT e.revision, e.namespace, e.name, e.type, e.value,
+                        COALESCE(p.value, e.prev_value) AS prev_value
+                 FROM events e LEFT JOIN events p ON p.revision = e.prev_revision
+                 WHERE e.resource = ?1 AND e.revision > ?2
+                 ORDER BY e.revision LIMIT ?3",
             )
             .bind(&filter.resource)
             .bind(after)

@@ -25,7 +25,7 @@ pub(super) enum Request {
     Compact {
         upto: i64,
         batch: i64,
-        reply: oneshot::Sender<Result<u64, StoreError>>,
+        reply: oneshot::Sender<Result<CompactStep, StoreError>>,
     },
 }
 
@@ -247,37 +247,69 @@ impl Writer {
         }
     }
 
-    async fn compact(&mut self, upto: i64, batch: i64) -> Result<u64, StoreError> {
+    /// Compacts the next stretch of history above the compacted revision, at most `batch`
+    /// events of it and no further than `upto`: each of those events makes the version it
+    /// replaced unneeded (no watch may start below the new compacted revision, so none needs
+    /// it as an event or as the previous state of a later one), and a deletion's own row goes
+    /// with it. Current versions stay: their rows hold the live objects.
+    async fn compact(&mut self, upto: i64, batch: i64) -> Result<CompactStep, StoreError> {
+        let from = self.compacted.load(Ordering::Acquire);
         let upto = upto.min(self.revision.load(Ordering::Acquire));
+        if upto <= from {
+            return Ok(CompactStep {
+                removed: 0,
+                done: true,
+            });
+        }
         let mut tx = self.conn.begin().await?;
-        let removed = sqlx::query(
-            "DELETE FROM events WHERE revision IN
-               (SELECT revision FROM events WHERE revision <= ?1 ORDER BY revision LIMIT ?2)",
+        let cut: Option<i64> = sqlx::query_scalar(
+            "SELECT revision FROM events WHERE revision > ?1 AND revision <= ?2
+             ORDER BY revision LIMIT 1 OFFSET ?3",
         )
+        .bind(from)
         .bind(upto)
-        .bind(batch)
+        .bind(batch - 1)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let to = cut.unwrap_or(upto);
+        let replaced = sqlx::query(
+            "DELETE FROM events WHERE revision IN
+               (SELECT prev_revision FROM events
+                WHERE revision > ?1 AND revision <= ?2 AND prev_revision IS NOT NULL)",
+        )
+        .bind(from)
+        .bind(to)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        // The compacted revision moves only as far as the rows actually removed.
-        let oldest_left: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(revision) FROM events WHERE revision <= ?1")
-                .bind(upto)
-                .fetch_one(&mut *tx)
-                .await?;
-        let compacted = match oldest_left {
-            Some(rev) => rev - 1,
-            None => upto,
-        }
-        .max(self.compacted.load(Ordering::Acquire));
+        let deletions =
+            sqlx::query("DELETE FROM events WHERE revision > ?1 AND revision <= ?2 AND type = ?3")
+                .bind(from)
+                .bind(to)
+                .bind(EventType::Deleted.code())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'compact_revision'")
-            .bind(compacted)
+            .bind(to)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.compacted.store(compacted, Ordering::Release);
-        Ok(removed)
+        self.compacted.store(to, Ordering::Release);
+        Ok(CompactStep {
+            removed: replaced + deletions,
+            done: to == upto,
+        })
     }
+}
+
+/// What one compaction step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactStep {
+    /// History rows removed.
+    pub removed: u64,
+    /// Whether history is now compacted up to the revision asked for.
+    pub done: bool,
 }
 
 fn set_resource_version(object: &mut Value, revision: i64) {
@@ -299,14 +331,13 @@ impl WriteOp {
     }
 }
 
-/// An object's current row as the writer knows it.
+/// An object's current version as the writer knows it.
 #[derive(Clone)]
 struct Row {
     revision: i64,
     /// The revision it was created at.
     created: i64,
     object: Arc<Value>,
-    text: Arc<str>,
 }
 
 /// How many recently written rows the writer remembers, so that most writes (a pod's status
@@ -355,8 +386,10 @@ struct EventRow {
     revision: i64,
     key: ObjectKey,
     kind: EventType,
-    text: Arc<str>,
-    prev: Option<Arc<str>>,
+    /// The object after the write (for a delete: as deleted), as JSON.
+    text: String,
+    /// The revision of the version it replaces (None for a creation).
+    prev: Option<i64>,
 }
 
 /// One batch decided in memory: each key's state as the writes go, and what must be written.
@@ -416,15 +449,15 @@ impl Batch {
         set_resource_version(&mut object, rev);
         // Straight into a buffer (a `Value`'s `Display` goes through the formatter, slower on
         // this single writer's path); serialising a `Value` cannot fail.
-        let text: Arc<str> = Arc::from(serde_json::to_string(&object).unwrap_or_default());
+        let text = serde_json::to_string(&object).unwrap_or_default();
         let object = Arc::new(object);
         let prev = current.as_ref();
         self.events.push(EventRow {
             revision: rev,
             key: key.clone(),
             kind,
-            text: text.clone(),
-            prev: prev.map(|row| row.text.clone()),
+            text,
+            prev: prev.map(|row| row.revision),
         });
         self.touched.insert(key.clone());
         let next = match kind {
@@ -436,7 +469,6 @@ impl Batch {
                 revision: rev,
                 created: created.unwrap_or(rev),
                 object: object.clone(),
-                text,
             }),
         };
         let event = Event {
@@ -483,7 +515,7 @@ fn keys_query<'q>(
     query
 }
 
-/// Reads the current rows of `keys` (those not cached) in as few statements as possible.
+/// Reads the current versions of `keys` (those not cached) in as few statements as possible.
 async fn fetch_rows(
     tx: &mut SqliteConnection,
     keys: &[&ObjectKey],
@@ -491,8 +523,9 @@ async fn fetch_rows(
     let mut rows = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT resource, namespace, name, revision, created_revision, value FROM objects
-             WHERE (resource, namespace, name) IN (VALUES {})",
+            "SELECT o.resource, o.namespace, o.name, o.revision, o.created_revision, e.value
+             FROM objects o JOIN events e ON e.revision = o.revision
+             WHERE (o.resource, o.namespace, o.name) IN (VALUES {})",
             placeholders(chunk.len(), 3)
         );
         let query = keys_query(sql, chunk);
@@ -502,8 +535,8 @@ async fn fetch_rows(
                 namespace: row.try_get(1)?,
                 name: row.try_get(2)?,
             };
-            let text: String = row.try_get(5)?;
-            let object: Value = serde_json::from_str(&text).map_err(|source| {
+            let text: &str = row.try_get(5)?;
+            let object: Value = serde_json::from_str(text).map_err(|source| {
                 sqlx::Error::Decode(Box::new(StoreError::Corrupt {
                     key: format!("{}/{}/{}", key.resource, key.namespace, key.name),
                     source,
@@ -515,7 +548,6 @@ async fn fetch_rows(
                     revision: row.try_get(3)?,
                     created: row.try_get(4)?,
                     object: Arc::new(object),
-                    text: Arc::from(text),
                 },
             );
         }
@@ -523,8 +555,9 @@ async fn fetch_rows(
     Ok(rows)
 }
 
-/// Writes a decided batch: rows that went (or were replaced by a new object of the same
-/// name) are deleted, the rest upserted, and every write's event inserted.
+/// Writes a decided batch: every write's event row (which holds the object) and the index
+/// of live keys: keys that went (or were replaced by a new object of the same name) are deleted,
+/// the rest point at their new current revision.
 async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sqlx::Error> {
     let gone: Vec<&ObjectKey> = batch
         .touched
@@ -552,11 +585,11 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
         .collect();
     for chunk in present.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO objects (resource, namespace, name, revision, created_revision, value)
+            "INSERT INTO objects (resource, namespace, name, revision, created_revision)
              VALUES {}
              ON CONFLICT (resource, namespace, name)
-             DO UPDATE SET revision = excluded.revision, value = excluded.value",
-            placeholders(chunk.len(), 6)
+             DO UPDATE SET revision = excluded.revision",
+            placeholders(chunk.len(), 5)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (key, row) in chunk {
@@ -565,14 +598,13 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
                 .bind(key.namespace.as_str())
                 .bind(key.name.as_str())
                 .bind(row.revision)
-                .bind(row.created)
-                .bind(row.text.as_ref());
+                .bind(row.created);
         }
         query.execute(&mut *tx).await?;
     }
     for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO events (revision, resource, namespace, name, type, value, prev_value)
+            "INSERT INTO events (revision, resource, namespace, name, type, value, prev_revision)
              VALUES {}",
             placeholders(chunk.len(), 7)
         );
@@ -584,8 +616,8 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
                 .bind(row.key.namespace.as_str())
                 .bind(row.key.name.as_str())
                 .bind(row.kind.code())
-                .bind(row.text.as_ref())
-                .bind(row.prev.as_deref());
+                .bind(row.text.as_str())
+                .bind(row.prev);
         }
         query.execute(&mut *tx).await?;
     }
