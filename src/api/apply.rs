@@ -278,7 +278,7 @@ pub fn apply(
     if manager == "kubectl" {
         sync_last_applied(&mut object, applied);
     }
-    write_managed(&mut object, &managed);
+    write_managed(&mut object, managed);
     Ok(object)
 }
 
@@ -317,14 +317,25 @@ pub fn record_update(
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
         .and_then(|meta| meta.remove("managedFields"));
+    // The stored list, taken over without a copy when the request carries it unchanged (as
+    // a read-modify-write by a controller does).
+    let stored = |sent: Option<Value>| {
+        let list = match sent {
+            Some(sent) if Some(&sent) == old_fields => Some(sent),
+            _ => old_fields.cloned(),
+        };
+        decode_stored_managed(list).unwrap_or_default()
+    };
     let mut managed = if subresource.is_some() {
-        decode_managed(old_fields).unwrap_or_default()
+        stored(new_fields)
     } else if is_reset(new_fields.as_ref()) {
         Vec::new()
+    } else if new_fields.is_some() && new_fields.as_ref() == old_fields {
+        stored(new_fields)
     } else {
         match decode_managed(new_fields.as_ref()) {
             Ok(m) if !m.is_empty() => m,
-            _ => decode_managed(old_fields).unwrap_or_default(),
+            _ => stored(None),
         }
     };
     if managed.is_empty() {
@@ -363,7 +374,7 @@ pub fn record_update(
         now,
     };
     ctx.update_fields(scope, old_obj, new, &mut managed, &op);
-    write_managed(new, &managed);
+    write_managed(new, managed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1631,6 +1642,7 @@ impl<'a> Ctx<'a> {
             subresource: op.subresource.to_string(),
             time: pos.and_then(|i| managed[i].time.clone()),
             set: scope.filter(&self.to_field_set(config)),
+            raw: None,
         };
         match pos {
             Some(i) => managed[i] = entry,
@@ -1690,15 +1702,16 @@ impl<'a> Ctx<'a> {
         let cmp = self.compare_scoped(scope, old, new);
         let changed = cmp.modified.union(&cmp.added);
         for entry in managed.iter_mut() {
-            entry.set = entry.set.difference(&changed).difference(&cmp.removed);
+            entry.disown(&changed, &cmp.removed);
         }
-        managed.retain(|e| !e.set.is_empty());
+        managed.retain(|e| !e.is_empty());
         let set = changed.difference(&strip_set());
         if !set.is_empty() {
             let ident = identifier(op.manager, UPDATE, op.api_version, op.subresource);
             match managed.iter_mut().find(|e| e.ident() == ident) {
                 Some(entry) => {
-                    entry.set = set.union(&entry.set);
+                    let mine = entry.parse();
+                    *mine = set.union(mine);
                     entry.time = Some(op.now.to_string());
                 }
                 None => managed.push(Entry {
@@ -1708,6 +1721,7 @@ impl<'a> Ctx<'a> {
                     subresource: op.subresource.to_string(),
                     time: Some(op.now.to_string()),
                     set,
+                    raw: None,
                 }),
             }
         }
@@ -1837,10 +1851,48 @@ struct Entry {
     api_version: String,
     subresource: String,
     time: Option<String>,
+    /// The owned fields; empty while `raw` holds them unparsed.
     set: FieldSet,
+    /// The `fieldsV1` of a stored entry, not parsed yet: a write that does not touch what
+    /// the entry owns keeps it as it is, without parsing or printing it.
+    raw: Option<Value>,
 }
 
 impl Entry {
+    /// Parses the raw fields, if any, into `set`. Stored entries always parse (the server
+    /// wrote them); one that does not owns nothing.
+    fn parse(&mut self) -> &mut FieldSet {
+        if let Some(raw) = self.raw.take() {
+            self.set = FieldSet::from_json(&raw).unwrap_or_default();
+        }
+        &mut self.set
+    }
+
+    /// Whether the entry owns nothing.
+    fn is_empty(&self) -> bool {
+        match &self.raw {
+            Some(Value::Object(map)) => map.is_empty(),
+            Some(_) => true,
+            None => self.set.is_empty(),
+        }
+    }
+
+    /// Takes away what `changed` and `removed` hold (fields another manager now owns, or
+    /// that are gone), parsing the raw fields only if they hold some of it.
+    fn disown(&mut self, changed: &FieldSet, removed: &FieldSet) {
+        if let Some(raw) = &self.raw {
+            let untouched = match raw {
+                Value::Object(map) => !raw_touches(map, changed) && !raw_touches(map, removed),
+                _ => true,
+            };
+            if untouched {
+                return;
+            }
+        }
+        let set = self.parse();
+        *set = set.difference(changed).difference(removed);
+    }
+
     fn ident(&self) -> String {
         identifier(
             &self.manager,
@@ -1850,23 +1902,24 @@ impl Entry {
         )
     }
 
-    fn to_json(&self) -> Value {
+    fn into_json(mut self) -> Value {
         let mut m = Map::new();
         if !self.manager.is_empty() {
-            m.insert("manager".into(), Value::String(self.manager.clone()));
+            m.insert("manager".into(), Value::String(self.manager));
         }
-        m.insert("operation".into(), Value::String(self.operation.clone()));
-        m.insert("apiVersion".into(), Value::String(self.api_version.clone()));
-        if let Some(time) = &self.time {
-            m.insert("time".into(), Value::String(time.clone()));
+        m.insert("operation".into(), Value::String(self.operation));
+        m.insert("apiVersion".into(), Value::String(self.api_version));
+        if let Some(time) = self.time {
+            m.insert("time".into(), Value::String(time));
         }
         m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-        m.insert("fieldsV1".into(), self.set.to_json());
+        let fields = match self.raw.take() {
+            Some(raw) => raw,
+            None => self.set.to_json(),
+        };
+        m.insert("fieldsV1".into(), fields);
         if !self.subresource.is_empty() {
-            m.insert(
-                "subresource".into(),
-                Value::String(self.subresource.clone()),
-            );
+            m.insert("subresource".into(), Value::String(self.subresource));
         }
         Value::Object(m)
     }
@@ -1901,42 +1954,129 @@ fn decode_managed(list: Option<&Value>) -> Result<Vec<Entry>, String> {
     let list = list.as_array().ok_or("managedFields must be a list")?;
     let mut out: Vec<Entry> = Vec::new();
     for (i, raw) in list.iter().enumerate() {
-        let obj = raw
-            .as_object()
-            .ok_or_else(|| format!("managed fields entry {i} must be an object"))?;
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let operation = text("operation");
-        if operation != APPLY && operation != UPDATE {
-            return Err("operation must be `Apply` or `Update`".into());
-        }
-        let api_version = text("apiVersion");
-        if api_version.is_empty() {
-            return Err("apiVersion must not be empty".into());
-        }
-        match text("fieldsType").as_str() {
-            "FieldsV1" => {}
-            "" => return Err(format!("missing fieldsType in managed fields entry {i}")),
-            other => {
-                return Err(format!(
-                    "invalid fieldsType {other:?} in managed fields entry {i}"
-                ));
-            }
-        }
-        let entry = Entry {
-            manager: text("manager"),
-            operation,
-            api_version,
-            subresource: text("subresource"),
-            time: obj.get("time").and_then(Value::as_str).map(String::from),
-            set: FieldSet::from_json(obj.get("fieldsV1").unwrap_or(&NULL))?,
-        };
-        let ident = entry.ident();
-        match out.iter().position(|e| e.ident() == ident) {
-            Some(pos) => out[pos] = entry,
-            None => out.push(entry),
-        }
+        let mut entry = entry_header(i, raw)?;
+        entry.set = FieldSet::from_json(raw.get("fieldsV1").unwrap_or(&NULL))?;
+        keep_last(&mut out, entry);
     }
     Ok(out)
+}
+
+/// [`decode_managed`] of a list the server stored (so every entry parses), taking it over:
+/// each entry's `fieldsV1` stays raw until a write touches what it owns.
+fn decode_stored_managed(list: Option<Value>) -> Result<Vec<Entry>, String> {
+    let list = match list {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err("managedFields must be a list".into()),
+    };
+    let mut out: Vec<Entry> = Vec::new();
+    for (i, mut raw) in list.into_iter().enumerate() {
+        let mut entry = entry_header(i, &raw)?;
+        let fields = raw
+            .as_object_mut()
+            .and_then(|o| o.remove("fieldsV1"))
+            .unwrap_or(Value::Null);
+        if !matches!(fields, Value::Object(_) | Value::Null) {
+            return Err("fieldsV1 must be a JSON object".into());
+        }
+        entry.raw = Some(fields);
+        keep_last(&mut out, entry);
+    }
+    Ok(out)
+}
+
+/// An entry's identity and time, checked; its set is left empty.
+fn entry_header(i: usize, raw: &Value) -> Result<Entry, String> {
+    let obj = raw
+        .as_object()
+        .ok_or_else(|| format!("managed fields entry {i} must be an object"))?;
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let operation = text("operation");
+    if operation != APPLY && operation != UPDATE {
+        return Err("operation must be `Apply` or `Update`".into());
+    }
+    let api_version = text("apiVersion");
+    if api_version.is_empty() {
+        return Err("apiVersion must not be empty".into());
+    }
+    match text("fieldsType").as_str() {
+        "FieldsV1" => {}
+        "" => return Err(format!("missing fieldsType in managed fields entry {i}")),
+        other => {
+            return Err(format!(
+                "invalid fieldsType {other:?} in managed fields entry {i}"
+            ));
+        }
+    }
+    Ok(Entry {
+        manager: text("manager"),
+        operation,
+        api_version,
+        subresource: text("subresource"),
+        time: obj.get("time").and_then(Value::as_str).map(String::from),
+        set: FieldSet::default(),
+        raw: None,
+    })
+}
+
+/// Adds `entry`, replacing an earlier one of the same identity.
+fn keep_last(out: &mut Vec<Entry>, entry: Entry) {
+    let ident = entry.ident();
+    match out.iter().position(|e| e.ident() == ident) {
+        Some(pos) => out[pos] = entry,
+        None => out.push(entry),
+    }
+}
+
+/// Whether the FieldsV1 tree `raw` has a member that is also a member of `s`, i.e. whether
+/// taking `s` away from it changes it (see [`FieldSet::difference`]). Read like
+/// [`FieldSet::read`]; anything unexpected answers yes, so the caller parses and decides.
+fn raw_touches(raw: &Map<String, Value>, s: &FieldSet) -> bool {
+    if s.members.is_empty() && s.children.is_empty() {
+        return false;
+    }
+    for (key, value) in raw {
+        if key == "." {
+            continue;
+        }
+        let pe = match Pe::parse(key) {
+            Ok(Some(pe)) => pe,
+            Ok(None) => continue,
+            Err(_) => return true,
+        };
+        let inner = match value {
+            Value::Object(inner) => Some(inner),
+            Value::Null => None,
+            _ => return true,
+        };
+        let below = s.children.get(&pe);
+        if !s.members.contains(&pe) && below.is_none() {
+            continue;
+        }
+        let Some(inner) = inner.filter(|m| !m.is_empty()) else {
+            // A leaf: a member with nothing below.
+            if s.members.contains(&pe) {
+                return true;
+            }
+            continue;
+        };
+        let known_below = inner.keys().any(|k| {
+            let b = k.as_bytes();
+            b.len() >= 2 && b[1] == b':' && matches!(b[0], b'f' | b'k' | b'v' | b'i')
+        });
+        if !known_below || inner.contains_key(".") {
+            // A member (and maybe more below).
+            if s.members.contains(&pe) {
+                return true;
+            }
+        }
+        if let Some(below) = below
+            && raw_touches(inner, below)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `[]` or `[{}]`: the client asks to clear managedFields.
@@ -1952,7 +2092,7 @@ fn is_reset(list: Option<&Value>) -> bool {
 
 /// Stores `managed` in the object, sorted like Kubernetes (operation, time, manager,
 /// apiVersion, subresource); removes the field when there is nothing to store.
-fn write_managed(object: &mut Value, managed: &[Entry]) {
+fn write_managed(object: &mut Value, mut managed: Vec<Entry>) {
     let Some(obj) = object.as_object_mut() else {
         return;
     };
@@ -1962,8 +2102,7 @@ fn write_managed(object: &mut Value, managed: &[Entry]) {
         }
         return;
     }
-    let mut entries: Vec<&Entry> = managed.iter().collect();
-    entries.sort_by(|a, b| {
+    managed.sort_by(|a, b| {
         a.operation
             .cmp(&b.operation)
             .then_with(|| time_seconds(a.time.as_deref()).cmp(&time_seconds(b.time.as_deref())))
@@ -1971,7 +2110,7 @@ fn write_managed(object: &mut Value, managed: &[Entry]) {
             .then_with(|| a.api_version.cmp(&b.api_version))
             .then_with(|| a.subresource.cmp(&b.subresource))
     });
-    let list = Value::Array(entries.iter().map(|e| e.to_json()).collect());
+    let list = Value::Array(managed.into_iter().map(Entry::into_json).collect());
     let meta = obj.entry("metadata").or_insert_with(empty_object);
     if !meta.is_object() {
         *meta = empty_object();
@@ -2025,9 +2164,10 @@ fn cap_update_managers(managed: &mut Vec<Entry>) {
             f.manager = ANCIENT_CHANGES.to_string();
             f.subresource = String::new();
         }
-        let merged = managed.remove(pos);
+        let mut merged = managed.remove(pos);
         if let Some(b) = managed.iter_mut().find(|e| e.ident() == bucket) {
-            b.set = merged.set.union(&b.set);
+            let into = b.parse();
+            *into = merged.parse().union(into);
             b.time = merged.time;
         }
         remaining -= 1;
@@ -2682,6 +2822,127 @@ mod tests {
         assert!(f.contains(&".metadata.labels.tier".to_string()));
         assert!(f.contains(&".metadata.labels.app".to_string()));
         assert!(!f.contains(&".spec.replicas".to_string()));
+    }
+
+    /// [`record_update`] as it was before stored entries were kept raw: every entry parsed,
+    /// changed and printed again.
+    fn record_update_parsing_all(old: &Value, new: &mut Value, manager: &str, sub: Option<&str>) {
+        let schemas = schemas();
+        let ctx = Ctx::new(&schemas, ROOT);
+        let mut managed = decode_managed(old.pointer("/metadata/managedFields")).unwrap();
+        remove_managed_fields(new);
+        let op = Op {
+            manager,
+            api_version: "apps/v1",
+            subresource: sub.unwrap_or(""),
+            now: T2,
+        };
+        ctx.update_fields(Scope::of(sub), old, new, &mut managed, &op);
+        write_managed(new, managed);
+    }
+
+    /// Writes by several managers to both scopes, each checked against parsing every entry:
+    /// the entries a write leaves raw come out exactly as parsing and printing them would.
+    #[test]
+    fn raw_entries_come_out_as_parsed_ones_would() {
+        let mut live = stored(config(3, "nginx:1.14"));
+        live["metadata"]["finalizers"] = json!(["a/keep", "b/drop"]);
+        record_update(None, &mut live, "creator", None, &schemas(), ROOT, T0);
+        type Change = fn(&mut Value);
+        let steps: [(&str, Option<&str>, Change); 8] = [
+            ("ctrl", Some("status"), |o| {
+                o["status"] = json!({"replicas": 3})
+            }),
+            ("scaler", None, |o| o["spec"]["replicas"] = json!(5)),
+            ("labeler", None, |o| {
+                o["metadata"]["labels"]["tier"] = json!("web")
+            }),
+            ("ctrl", Some("status"), |o| {
+                o["status"] = json!({"replicas": 5, "readyReplicas": 5})
+            }),
+            ("releaser", None, |o| {
+                o["metadata"]["finalizers"] = json!(["a/keep"])
+            }),
+            ("editor", None, |o| {
+                o["metadata"]["labels"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("app");
+            }),
+            ("creator", None, |o| {
+                o["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2")
+            }),
+            // A client that leaves managedFields out keeps the stored ones.
+            ("scaler", None, |o| {
+                o["spec"]["replicas"] = json!(6);
+                o["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("managedFields");
+            }),
+        ];
+        for (manager, sub, change) in steps {
+            let mut lazy = live.clone();
+            change(&mut lazy);
+            let mut parsed = lazy.clone();
+            record_update(Some(&live), &mut lazy, manager, sub, &schemas(), ROOT, T2);
+            record_update_parsing_all(&live, &mut parsed, manager, sub);
+            assert_eq!(
+                serde_json::to_string(&lazy).unwrap(),
+                serde_json::to_string(&parsed).unwrap(),
+                "{manager} {sub:?}"
+            );
+            live = lazy;
+        }
+        let managers: Vec<_> = managed_field_paths(&live)
+            .into_iter()
+            .map(|(m, _, _)| m)
+            .collect();
+        assert!(managers.contains(&"ctrl".to_string()), "{managers:?}");
+        // The released finalizer left its owner; the kept one did not.
+        let creator = fields(&live, "creator", "Update");
+        assert!(creator.iter().any(|f| f.contains("a/keep")), "{creator:?}");
+        assert!(!creator.iter().any(|f| f.contains("b/drop")), "{creator:?}");
+    }
+
+    /// [`raw_touches`] answers exactly whether [`FieldSet::difference`] would change a set.
+    #[test]
+    fn raw_touches_agrees_with_difference() {
+        let mut live = stored(config(3, "nginx:1.14"));
+        live["metadata"]["finalizers"] = json!(["a/keep"]);
+        live["metadata"]["annotations"] = json!({"x": "1"});
+        record_update(None, &mut live, "creator", None, &schemas(), ROOT, T0);
+        let raw = live.pointer("/metadata/managedFields/0/fieldsV1").unwrap();
+        let set = FieldSet::from_json(raw).unwrap();
+        let raw = raw.as_object().unwrap();
+        let mut probes: Vec<FieldSet> = Vec::new();
+        for path in set.paths() {
+            // Each owned path, each of its parents, and a sibling nobody owns.
+            for end in 1..=path.len() {
+                let mut probe = FieldSet::default();
+                probe.insert(&path[..end]);
+                probes.push(probe);
+            }
+            let mut sibling = path.clone();
+            *sibling.last_mut().unwrap() = Pe::Field("unowned".into());
+            let mut probe = FieldSet::default();
+            probe.insert(&sibling);
+            probes.push(probe);
+        }
+        probes.push(FieldSet::default());
+        probes.push(set.clone());
+        for probe in &probes {
+            assert_eq!(
+                raw_touches(raw, probe),
+                set.difference(probe) != set,
+                "{:?}",
+                probe
+                    .paths()
+                    .iter()
+                    .map(|p| path_string(p))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]

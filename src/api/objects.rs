@@ -454,15 +454,20 @@ impl Objects {
                 }
             }
         }
-        let normalized = (resource.normalize)(body.clone()).map_err(|e| {
+        // The body is kept only to name the fields normalizing dropped.
+        let (sent, body) = match validation {
+            FieldValidation::Ignore => (None, body),
+            _ => (Some(body.clone()), body),
+        };
+        let normalized = (resource.normalize)(body).map_err(|e| {
             ApiError::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {}",
                 resource.kind, resource.version, resource.kind, e
             ))
         })?;
         let mut unknown = Vec::new();
-        if validation != FieldValidation::Ignore {
-            unknown_fields(&body, &normalized, "", &mut unknown);
+        if let Some(sent) = &sent {
+            unknown_fields(sent, &normalized, "", &mut unknown);
         }
         let warnings: Vec<String> = unknown
             .iter()
