@@ -82,6 +82,14 @@ struct ServeArgs {
     /// How often watch history is compacted, in seconds (Kubernetes: 300).
     #[arg(long, default_value_t = 300)]
     compaction_interval_seconds: u64,
+    /// Normal Events each component (kubelet, scheduler, each controller) may write per
+    /// second once its burst is spent, as the kubelet's `--event-qps`; 0 for no limit.
+    /// Warnings are never dropped for the rate.
+    #[arg(long, default_value_t = 50.0)]
+    event_qps: f64,
+    /// Normal Events each component may write at once, as the kubelet's `--event-burst`.
+    #[arg(long, default_value_t = 100)]
+    event_burst: u32,
     /// Name of the embedded node [default: the host name].
     #[arg(long)]
     node_name: Option<String>,
@@ -180,6 +188,10 @@ fn main() -> anyhow::Result<()> {
                     compaction_interval: Duration::from_secs(
                         args.compaction_interval_seconds.max(1),
                     ),
+                    event_rate: skiff::api::objects::EventRate {
+                        qps: args.event_qps.max(0.0),
+                        burst: args.event_burst,
+                    },
                 };
                 skiff::server::serve(config).await.context("skiff serve")
             }

@@ -179,6 +179,66 @@ spec:
     assert!(events.contains("BackOff"), "{events}");
 }
 
+/// Each component writes Normal events within its rate (here 4 at once, then one per 10 s);
+/// the rest are dropped, as Kubernetes' throttled event clients drop them. A Warning is
+/// written however many Normal events came before it.
+#[test]
+fn normal_events_keep_to_the_event_rate_and_warnings_always_get_through() {
+    let server = start_with(&["--event-qps", "0.1", "--event-burst", "4"]);
+    import(&server, "exit-code", "exit:v1");
+    let pods: String = (0..10)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: quick-{i}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: c, image: \"exit:v1\", args: [\"0\"]}}\n---\n"
+            )
+        })
+        .collect();
+    server.apply(&pods);
+    for i in 0..10 {
+        wait_phase(&server, &format!("quick-{i}"), "Succeeded");
+    }
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: missing}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: "not-here:v1", imagePullPolicy: Never}
+"#,
+    );
+    let warnings = eventually(30, || {
+        let events = server.kubectl_json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=missing,type=Warning",
+        ]);
+        let items = events["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    });
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not-here")),
+        "{warnings:?}"
+    );
+    let normal = server.kubectl_json(&["get", "events", "--field-selector", "type=Normal"]);
+    let from = |component: &str| {
+        normal["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["source"]["component"] == component)
+            .count()
+    };
+    // Unlimited, the kubelet would have written 20 (Created, Started) and the scheduler 11.
+    let (kubelet, scheduler) = (from("kubelet"), from("default-scheduler"));
+    assert!((1..=8).contains(&kubelet), "kubelet wrote {kubelet}");
+    assert!((1..=8).contains(&scheduler), "scheduler wrote {scheduler}");
+}
+
 #[test]
 fn active_deadline_fails_the_pod_and_deletion_stops_it() {
     let server = start();

@@ -140,6 +140,26 @@ pub struct Listed {
 pub struct Objects {
     store: Store,
     openapi: Arc<OpenApi>,
+    event_rate: EventRate,
+}
+
+/// How fast one component may create Events: Kubernetes' client-side limit on a component's
+/// event writes (the kubelet's `eventRecordQPS` and `eventBurst`, 50 and 100 by default).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRate {
+    /// Events per second once the burst is spent; 0 means no limit.
+    pub qps: f64,
+    /// Events allowed at once.
+    pub burst: u32,
+}
+
+impl Default for EventRate {
+    fn default() -> Self {
+        EventRate {
+            qps: 50.0,
+            burst: 100,
+        }
+    }
 }
 
 /// Now, as Kubernetes writes timestamps.
@@ -292,7 +312,23 @@ fn qos_class(pod: &Value) -> &'static str {
 impl Objects {
     /// A service over `store`, with the schemas used for strategic merge and apply.
     pub fn new(store: Store, openapi: Arc<OpenApi>) -> Self {
-        Objects { store, openapi }
+        Objects {
+            store,
+            openapi,
+            event_rate: EventRate::default(),
+        }
+    }
+
+    /// The same service, with `rate` as the limit on each component's Event writes (like a
+    /// Kubernetes component's client settings).
+    pub fn with_event_rate(mut self, rate: EventRate) -> Self {
+        self.event_rate = rate;
+        self
+    }
+
+    /// The limit on each component's Event writes.
+    pub fn event_rate(&self) -> EventRate {
+        self.event_rate
     }
 
     /// The underlying store (for watches).

@@ -8,10 +8,15 @@
 //!   one per 5 minutes; an event without a token is dropped.
 //!
 //! A Job creating 10,000 pods thus records a few dozen Events about itself, not 10,000.
-//! Pure state over an injected clock.
+//!
+//! Beside correlation, each component has a rate limit on the Events it writes
+//! ([`EventRate`]), as each Kubernetes component's client has (the kubelet's `--event-qps` and
+//! `--event-burst`). Pure state over an injected clock.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+pub use crate::api::objects::EventRate;
 
 /// Distinct messages of similar events before they are combined (client-go: 10).
 const MAX_SIMILAR: usize = 10;
@@ -104,9 +109,65 @@ impl Correlator {
     }
 }
 
+/// The token bucket of one component's [`EventRate`].
+#[derive(Debug)]
+pub struct RateLimit {
+    rate: EventRate,
+    tokens: f64,
+    at: Option<Instant>,
+}
+
+impl RateLimit {
+    /// A full bucket.
+    pub fn new(rate: EventRate) -> Self {
+        RateLimit {
+            rate,
+            tokens: f64::from(rate.burst.max(1)),
+            at: None,
+        }
+    }
+
+    /// Whether an event may be written at `now` (taking a token if so).
+    pub fn admit(&mut self, now: Instant) -> bool {
+        if self.rate.qps <= 0.0 {
+            return true;
+        }
+        let burst = f64::from(self.rate.burst.max(1));
+        if let Some(at) = self.at {
+            let refill = now.saturating_duration_since(at).as_secs_f64() * self.rate.qps;
+            self.tokens = (self.tokens + refill).min(burst);
+        }
+        self.at = Some(now);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_allows_its_burst_then_its_rate() {
+        let mut limit = RateLimit::new(EventRate {
+            qps: 50.0,
+            burst: 100,
+        });
+        let now = Instant::now();
+        assert_eq!((0..150).filter(|_| limit.admit(now)).count(), 100);
+        // A tenth of a second later: five more.
+        let later = now + Duration::from_millis(100);
+        assert_eq!((0..20).filter(|_| limit.admit(later)).count(), 5);
+        // Idle for a minute: the bucket is full again, not fuller.
+        let idle = later + Duration::from_secs(60);
+        assert_eq!((0..150).filter(|_| limit.admit(idle)).count(), 100);
+        // No limit at all with a rate of 0.
+        let mut unlimited = RateLimit::new(EventRate { qps: 0.0, burst: 1 });
+        assert!((0..10_000).all(|_| unlimited.admit(now)));
+    }
 
     #[test]
     fn similar_events_are_combined_after_ten_messages() {

@@ -13,7 +13,7 @@ use crate::api::error::Reason;
 use crate::api::objects::{Objects, WriteOptions, timestamp};
 use crate::api::resources::by_plural;
 
-use super::event_filter::Correlator;
+use super::event_filter::{Correlator, RateLimit};
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,19 @@ impl EventType {
 /// Recording never waits for the store, as in Kubernetes' event broadcaster: events go into a
 /// bounded queue (dropped, with a debug log, when it is full) and a background task writes
 /// them in batches, all distinct events of a batch at once so that they share commits.
+///
+/// A component writes `Normal` events at most at its [`EventRate`](crate::api::objects::EventRate)
+/// (the kubelet's 50 per second after a burst of 100, by default); the rest are dropped, as
+/// Kubernetes drops what its throttled event client cannot send. `Warning` events are never
+/// dropped for the rate: they are what someone debugging a failure looks for (the spam filter
+/// per object still applies to them).
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<Pending>,
     component: &'static str,
     host: Option<String>,
     correlator: Arc<Mutex<Correlator>>,
+    rate: Arc<Mutex<RateLimit>>,
 }
 
 /// Events waiting to be written per recorder; beyond this new events are dropped.
@@ -73,12 +80,14 @@ impl Recorder {
     /// task, so it must be called within a tokio runtime.
     pub fn new(objects: Objects, component: &'static str, host: Option<String>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let rate = Arc::new(Mutex::new(RateLimit::new(objects.event_rate())));
         tokio::spawn(write_events(objects, component, rx));
         Recorder {
             queue,
             component,
             host,
             correlator: Arc::default(),
+            rate,
         }
     }
 
@@ -86,6 +95,17 @@ impl Recorder {
     /// Returns at once; the write happens in the background. Failures are logged, never
     /// returned: events are best effort, as in Kubernetes.
     pub fn record(&self, object: &Value, kind: EventType, reason: &str, message: &str) {
+        let now = std::time::Instant::now();
+        if kind == EventType::Normal
+            && !self
+                .rate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(now)
+        {
+            tracing::debug!(reason, "event dropped by the component's event rate limit");
+            return;
+        }
         let meta = &object["metadata"];
         let name = meta["name"].as_str().unwrap_or_default();
         let uid = meta["uid"].as_str().unwrap_or_default();
@@ -97,7 +117,7 @@ impl Recorder {
             let mut correlator = self.correlator.lock().unwrap_or_else(|p| p.into_inner());
             let involved = format!("{}/{namespace}/{name}/{uid}", object["kind"]);
             correlator.admit(
-                std::time::Instant::now(),
+                now,
                 &involved,
                 &format!("{}/{reason}", kind.as_str()),
                 message,

@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub gateway: Option<SocketAddr>,
     /// The gateway's limits.
     pub gateway_config: crate::gateway::GatewayConfig,
+    /// How fast each component may write Events.
+    pub event_rate: crate::api::objects::EventRate,
 }
 
 /// Errors starting the server.
@@ -166,7 +168,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("skiff.db").display()));
     let store = Store::open(&url).await?;
     let openapi = Arc::new(OpenApi::build(&served_resources()));
-    let objects = Objects::new(store.clone(), openapi);
+    let objects = Objects::new(store.clone(), openapi).with_event_rate(config.event_rate);
     bootstrap(&objects).await?;
     let _compactor = compact::spawn(store.clone(), config.compaction_interval);
     controllers::spawn_all(objects.clone(), config.data_dir.clone()).await;
