@@ -8,7 +8,8 @@
 //! It also prints where the server's time went (CPU of the whole process and the rate of
 //! store writes), which is what bounds the rate.
 //!
-//! `JOB_COMPLETIONS=N` and `JOB_PARALLELISM=P` change the shape.
+//! `JOB_COMPLETIONS=N` and `JOB_PARALLELISM=P` change the shape; `JOB_EVENT_QPS=R` starts the
+//! server with `--event-qps R` (`0`: every Normal Event written, none dropped for the rate).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -64,7 +65,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--node-name", "bench-node"]);
+    let event_qps = std::env::var("JOB_EVENT_QPS").ok();
+    let mut args = vec!["--node-name", "bench-node"];
+    if let Some(qps) = &event_qps {
+        args.extend(["--event-qps", qps.as_str()]);
+    }
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &args);
     import_image(&server, &example_guests().join("exit-code.wasm"), "exit:v1");
 
     runtime.block_on(async {
@@ -103,6 +109,10 @@ fn main() {
         let took = start.elapsed();
         let cpu = (measure::cpu_ticks(pid) - ticks_before) as f64 / measure::ticks_per_second();
         let writes = revision(&server).await - revision_before;
+        let (_, events) = server
+            .call(server.request(Method::GET, "/api/v1/namespaces/default/events"))
+            .await;
+        let events = events["items"].as_array().map_or(0, Vec::len);
         assert!(condition(&finished, "Complete"), "{}", finished["status"]);
         assert_eq!(finished["status"]["succeeded"], completions);
 
@@ -125,6 +135,10 @@ fn main() {
             100.0 * cpu / took.as_secs_f64() / cores as f64,
             writes as f64 / completions as f64,
             writes as f64 / took.as_secs_f64()
+        );
+        println!(
+            "  {events} Events written (event rate: {}; Normal events past it are dropped)",
+            event_qps.map_or("--event-qps 50, --event-burst 100".to_string(), |q| format!("--event-qps {q}"))
         );
     });
 }
