@@ -140,12 +140,25 @@ async fn replay(
 /// Reads the next page of retained events after `after`. An event's previous state is the
 /// row its `prev_revision` names (compaction keeps that row while any event after the
 /// compacted revision names it); rows written before migration 0002 carry a copy of their own
-/// in `prev_value`.
+/// in `prev_value`. A replay that compaction has overtaken (a watcher far behind) fails with
+/// [`StoreError::Compacted`] rather than skipping what was removed; the check reads the same
+/// snapshot as the page.
 async fn read_page(
     readers: &SqlitePool,
     filter: &Filter,
     after: i64,
 ) -> Result<Vec<Event>, StoreError> {
+    let mut tx = readers.begin().await?;
+    let compacted: i64 =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'compact_revision'")
+            .fetch_one(&mut *tx)
+            .await?;
+    if compacted > after {
+        return Err(StoreError::Compacted {
+            requested: after,
+            compacted,
+        });
+    }
     let rows = match &filter.namespace {
         Some(ns) => {
             sqlx::query(
@@ -159,7 +172,7 @@ async fn read_page(
             .bind(after)
             .bind(ns)
             .bind(REPLAY_PAGE)
-            .fetch_all(readers)
+            .fetch_all(&mut *tx)
             .await?
         }
         None => {
@@ -173,10 +186,11 @@ async fn read_page(
             .bind(&filter.resource)
             .bind(after)
             .bind(REPLAY_PAGE)
-            .fetch_all(readers)
+            .fetch_all(&mut *tx)
             .await?
         }
     };
+    tx.commit().await?;
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         let key = ObjectKey {
@@ -200,4 +214,48 @@ async fn read_page(
         });
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use serde_json::json;
+
+    /// A replay that starts below what compaction has removed fails, rather than skipping it.
+    #[tokio::test]
+    async fn a_replay_overtaken_by_compaction_fails_with_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("skiff.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let cm = |name: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}})
+        };
+        let key = |name: &str| ObjectKey::new("configmaps", "default", name);
+        let first = store.create(key("a"), cm("a")).await.unwrap().revision;
+        let second = store
+            .update(key("a"), cm("a"), None)
+            .await
+            .unwrap()
+            .revision;
+        let third = store.create(key("b"), cm("b")).await.unwrap().revision;
+        assert!(store.compact_step(second, 1000).await.unwrap().done);
+        let filter = Filter {
+            resource: "configmaps".into(),
+            namespace: None,
+        };
+        match read_page(&store.inner.readers, &filter, first).await {
+            Err(StoreError::Compacted {
+                requested,
+                compacted,
+            }) => assert_eq!((requested, compacted), (first, second)),
+            other => panic!("expected Compacted, got {:?}", other.map(|p| p.len())),
+        }
+        let page = read_page(&store.inner.readers, &filter, second)
+            .await
+            .unwrap();
+        let revisions: Vec<i64> = page.iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, [third]);
+    }
 }
