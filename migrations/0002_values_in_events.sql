@@ -36,3 +36,8 @@ INSERT INTO objects_index (resource, namespace, name, revision, created_revision
 SELECT resource, namespace, name, revision, created_revision FROM objects;
 DROP TABLE objects;
 ALTER TABLE objects_index RENAME TO objects;
+
+-- Live objects with their values: what reads of current state use.
+CREATE VIEW current_objects AS
+SELECT o.resource, o.namespace, o.name, o.revision, o.created_revision, e.value
+FROM objects o JOIN events e ON e.revision = o.revision;

@@ -258,13 +258,10 @@ impl Store {
         let revision: i64 = row.try_get(1)?;
 
         let mut known = std::collections::HashMap::new();
-        for row in sqlx::query(
-            "SELECT o.name, e.value FROM objects o JOIN events e ON e.revision = o.revision
-             WHERE o.resource = ?1",
-        )
-        .bind(NAMESPACES)
-        .fetch_all(&readers)
-        .await?
+        for row in sqlx::query("SELECT name, value FROM current_objects WHERE resource = ?1")
+            .bind(NAMESPACES)
+            .fetch_all(&readers)
+            .await?
         {
             let name: String = row.try_get(0)?;
             let key = ObjectKey::new(NAMESPACES, "", &name);
@@ -373,8 +370,8 @@ impl Store {
     /// Reads one object.
     pub async fn get(&self, key: &ObjectKey) -> Result<Option<Stored>, StoreError> {
         let row = sqlx::query(
-            "SELECT o.revision, e.value FROM objects o JOIN events e ON e.revision = o.revision
-             WHERE o.resource = ?1 AND o.namespace = ?2 AND o.name = ?3",
+            "SELECT revision, value FROM current_objects
+             WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
         )
         .bind(&key.resource)
         .bind(&key.namespace)
@@ -399,10 +396,9 @@ impl Store {
         let rows = match namespace {
             Some(ns) => {
                 sqlx::query(
-                    "SELECT o.namespace, o.name, o.revision, e.value
-                     FROM objects o JOIN events e ON e.revision = o.revision
-                     WHERE o.resource = ?1 AND o.namespace = ?2 AND o.name > ?3
-                     ORDER BY o.name LIMIT ?4",
+                    "SELECT namespace, name, revision, value FROM current_objects
+                     WHERE resource = ?1 AND namespace = ?2 AND name > ?3
+                     ORDER BY name LIMIT ?4",
                 )
                 .bind(resource)
                 .bind(ns)
@@ -413,10 +409,9 @@ impl Store {
             }
             None => {
                 sqlx::query(
-                    "SELECT o.namespace, o.name, o.revision, e.value
-                     FROM objects o JOIN events e ON e.revision = o.revision
-                     WHERE o.resource = ?1 AND (o.namespace, o.name) > (?2, ?3)
-                     ORDER BY o.namespace, o.name LIMIT ?4",
+                    "SELECT namespace, name, revision, value FROM current_objects
+                     WHERE resource = ?1 AND (namespace, name) > (?2, ?3)
+                     ORDER BY namespace, name LIMIT ?4",
                 )
                 .bind(resource)
                 .bind(after_ns)

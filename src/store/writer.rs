@@ -500,6 +500,16 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(",")
 }
 
+/// The condition "the key is one of `rows` bound keys". The keys are selected from the VALUES
+/// list rather than compared with it directly, which SQLite would answer by scanning the whole
+/// table; this way each key is a primary-key lookup.
+fn keys_in(rows: usize) -> String {
+    format!(
+        "(resource, namespace, name) IN (SELECT column1, column2, column3 FROM (VALUES {}))",
+        placeholders(rows, 3)
+    )
+}
+
 /// A statement over `(resource, namespace, name)` rows with the keys bound in order.
 fn keys_query<'q>(
     sql: String,
@@ -523,10 +533,9 @@ async fn fetch_rows(
     let mut rows = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT o.resource, o.namespace, o.name, o.revision, o.created_revision, e.value
-             FROM objects o JOIN events e ON e.revision = o.revision
-             WHERE (o.resource, o.namespace, o.name) IN (VALUES {})",
-            placeholders(chunk.len(), 3)
+            "SELECT resource, namespace, name, revision, created_revision, value
+             FROM current_objects WHERE {}",
+            keys_in(chunk.len())
         );
         let query = keys_query(sql, chunk);
         for row in query.fetch_all(&mut *tx).await? {
@@ -565,10 +574,7 @@ async fn write_batch(tx: &mut SqliteConnection, batch: &Batch) -> Result<(), sql
         .filter(|k| batch.existed.contains(*k) && batch.deleted.contains(*k))
         .collect();
     for chunk in gone.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "DELETE FROM objects WHERE (resource, namespace, name) IN (VALUES {})",
-            placeholders(chunk.len(), 3)
-        );
+        let sql = format!("DELETE FROM objects WHERE {}", keys_in(chunk.len()));
         let query = keys_query(sql, chunk);
         query.execute(&mut *tx).await?;
     }
