@@ -317,20 +317,18 @@ pub fn record_update(
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
         .and_then(|meta| meta.remove("managedFields"));
-    // The stored list, taken over without a copy when the request carries it unchanged (as
-    // a read-modify-write by a controller does).
+    // The request carries the stored list back unchanged (as a controller's read-modify-write
+    // does): it is taken over rather than the stored one copied.
+    let sent_back = new_fields.is_some() && new_fields.as_ref() == old_fields;
     let stored = |sent: Option<Value>| {
-        let list = match sent {
-            Some(sent) if Some(&sent) == old_fields => Some(sent),
-            _ => old_fields.cloned(),
-        };
+        let list = if sent_back { sent } else { old_fields.cloned() };
         decode_stored_managed(list).unwrap_or_default()
     };
     let mut managed = if subresource.is_some() {
         stored(new_fields)
     } else if is_reset(new_fields.as_ref()) {
         Vec::new()
-    } else if new_fields.is_some() && new_fields.as_ref() == old_fields {
+    } else if sent_back {
         stored(new_fields)
     } else {
         match decode_managed(new_fields.as_ref()) {

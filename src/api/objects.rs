@@ -490,11 +490,8 @@ impl Objects {
                 }
             }
         }
-        // The body is kept only to name the fields normalizing dropped.
-        let (sent, body) = match validation {
-            FieldValidation::Ignore => (None, body),
-            _ => (Some(body.clone()), body),
-        };
+        // A copy is kept only to name the fields normalizing drops.
+        let sent = (validation != FieldValidation::Ignore).then(|| body.clone());
         let normalized = (resource.normalize)(body).map_err(|e| {
             ApiError::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {}",

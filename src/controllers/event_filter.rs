@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-pub use crate::api::objects::EventRate;
+use crate::api::objects::EventRate;
 
 /// Distinct messages of similar events before they are combined (client-go: 10).
 const MAX_SIMILAR: usize = 10;
@@ -112,7 +112,9 @@ impl Correlator {
 /// The token bucket of one component's [`EventRate`].
 #[derive(Debug)]
 pub struct RateLimit {
-    rate: EventRate,
+    /// Tokens per second; 0 for no limit.
+    qps: f64,
+    burst: f64,
     tokens: f64,
     at: Option<Instant>,
 }
@@ -120,22 +122,23 @@ pub struct RateLimit {
 impl RateLimit {
     /// A full bucket.
     pub fn new(rate: EventRate) -> Self {
+        let burst = f64::from(rate.burst.max(1));
         RateLimit {
-            rate,
-            tokens: f64::from(rate.burst.max(1)),
+            qps: rate.qps,
+            burst,
+            tokens: burst,
             at: None,
         }
     }
 
     /// Whether an event may be written at `now` (taking a token if so).
     pub fn admit(&mut self, now: Instant) -> bool {
-        if self.rate.qps <= 0.0 {
+        if self.qps <= 0.0 {
             return true;
         }
-        let burst = f64::from(self.rate.burst.max(1));
         if let Some(at) = self.at {
-            let refill = now.saturating_duration_since(at).as_secs_f64() * self.rate.qps;
-            self.tokens = (self.tokens + refill).min(burst);
+            let refill = now.saturating_duration_since(at).as_secs_f64() * self.qps;
+            self.tokens = (self.tokens + refill).min(self.burst);
         }
         self.at = Some(now);
         if self.tokens < 1.0 {
